@@ -1,0 +1,206 @@
+"""The four stage actors: thin shells that validate, call the pure core, do the I/O, hand on.
+
+Declared on an explicit broker by :func:`declare_actors` (never at import), so the embedded
+run, the Redis workers and every test build the same actors on the broker they chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+import orjson
+from dramatiq.middleware import CurrentMessage
+
+from .encoder import POISON_ACTOR, POISON_QUEUE
+from .links import discover_links
+from .messages import InvalidMessage, fetch_task, page_task, sink_task, validate
+from .middleware import PoisonMessage
+from .record import build_record
+from .runtime import Runtime
+from .storage import raw_key, record_key
+from .urls import host_of, url_id
+
+__all__ = ["DEFAULT_MAX_DEPTH", "TransientFailure", "declare_actors"]
+
+#: Listing hops followed from a start page when the task does not say (front -> section -> pages).
+DEFAULT_MAX_DEPTH = 3
+#: A politeness wait shorter than this is not worth a trip through the queue.
+_MIN_DELAY_S = 0.05
+
+
+class TransientFailure(dramatiq.Retry):
+    """A failure worth retrying (timeouts, 5xx, 429); a Retry, so Dramatiq does not log a traceback."""
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _received(kind: str, message: Any) -> dict[str, Any]:
+    try:
+        return validate(kind, message)
+    except InvalidMessage as exc:
+        raise PoisonMessage(str(exc)) from None
+
+
+def _retries() -> int:
+    current = CurrentMessage.get_current_message()
+    return int(current.options.get("retries", 0)) if current is not None else 0
+
+
+def _message_id() -> str:
+    current = CurrentMessage.get_current_message()
+    return current.message_id if current is not None else "direct"
+
+
+def _trace(task: dict[str, Any]) -> dict[str, Any]:
+    return {"url": task["url"], "url_id": task["url_id"], "crawl_id": task["crawl_id"], "host": host_of(task["url"])}
+
+
+def fetch_stage(rt: Runtime, message: Any) -> None:
+    """Fetch one URL politely, store the raw page, send its claim check on to discover or extract."""
+    task = _received("fetch", message)
+    trace = _trace(task)
+    settings = rt.settings
+    if settings.host_rate > 0 and "slot_at" not in task:
+        wait = rt.slots.reserve(trace["host"], 1.0 / settings.host_rate)
+        if wait > _MIN_DELAY_S:
+            rt.send_later("fetch", {**task, "slot_at": time.time() + wait}, int(wait * 1000))
+            rt.log.debug("fetch.delayed", wait_ms=int(wait * 1000), **trace)
+            return
+    from .fetcher import fetch_page
+
+    result = fetch_page(rt.client, task["url"], max_bytes=settings.max_bytes, deadline_s=settings.request_timeout)
+    fields = {**trace, "status": result.status, "ms": result.ms, "bytes": result.bytes}
+    if result.transient:
+        attempt = _retries()
+        if attempt >= settings.fetch_retries:
+            raise PoisonMessage(f"gave up after {attempt + 1} attempts: {result.reason}")
+        rt.outcome("fetch.retry", reason=result.reason, attempt=attempt + 1, **fields)
+        delay = int(result.retry_after * 1000) if result.retry_after is not None else None
+        raise TransientFailure(result.reason, delay=delay)
+    if result.outcome != "ok":
+        rt.outcome(f"fetch.{result.outcome}", reason=result.reason, **fields)
+        return
+    digest = hashlib.sha256(result.body).hexdigest()
+    key = raw_key(trace["host"], task["url_id"], digest)
+    rt.storage.put_new(key, result.body)
+    page = page_task(
+        task,
+        final_url=result.final_url,
+        status=result.status or 200,
+        fetched_at=_now_iso(),
+        raw_key=key,
+        content_type=result.content_type,
+        encoding=result.encoding,
+        size=result.bytes,
+    )
+    rt.send("discover" if task["kind"] == "listing" else "extract", page)
+    rt.outcome("fetch.done", kind=task["kind"], **fields)
+
+
+def discover_stage(rt: Runtime, message: Any) -> None:
+    """Read a stored listing page and send each article and listing it links to, once per crawl."""
+    page = _received("page", message)
+    trace = _trace(page)
+    started = time.perf_counter()
+    html = rt.storage.get(page["raw_key"])
+    allowed = frozenset(page.get("allowed_hosts") or [host_of(page["url"]), host_of(page["final_url"])])
+    max_depth = page.get("max_depth", DEFAULT_MAX_DEPTH)
+    links = [
+        link
+        for link in discover_links(html, page["final_url"], allowed_hosts=allowed)
+        if link.kind == "article" or page["depth"] < max_depth
+    ]
+    ids = [url_id(link.url) for link in links]
+    claimed = rt.seen.claim(page["crawl_id"], ids, owner=_message_id())
+    new = 0
+    for link, uid, mine in zip(links, ids, claimed, strict=True):
+        if not mine:
+            continue
+        new += 1
+        depth = page["depth"] + (1 if link.kind == "listing" else 0)
+        rt.send(
+            "fetch",
+            fetch_task(
+                crawl_id=page["crawl_id"],
+                url=link.url,
+                url_id=uid,
+                kind=link.kind,
+                depth=depth,
+                max_depth=max_depth,
+                allowed_hosts=sorted(allowed),
+            ),
+        )
+    ms = int((time.perf_counter() - started) * 1000)
+    articles = sum(1 for link in links if link.kind == "article")
+    rt.outcome("discover.done", links=len(links), articles=articles, new=new, ms=ms, **trace)
+
+
+def extract_stage(rt: Runtime, message: Any) -> None:
+    """Extract the article from a stored page and send the record to the sink."""
+    page = _received("page", message)
+    trace = _trace(page)
+    started = time.perf_counter()
+    html = rt.storage.get(page["raw_key"])
+    extracted = rt.extract(html, page["final_url"], page.get("encoding"))
+    ms = int((time.perf_counter() - started) * 1000)
+    if not extracted.get("text"):
+        rt.outcome("extract.empty", ms=ms, bytes=len(html), **trace)
+        return
+    record = validate("article", build_record(extracted, page))
+    rt.send("sink", sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record))
+    rt.outcome("extract.done", ms=ms, bytes=len(html), words=record["word_count"], **trace)
+
+
+def sink_stage(rt: Runtime, message: Any) -> None:
+    """Write the record once: a repeated delivery finds it there and is a no-op."""
+    task = _received("sink", message)
+    record = task["record"]
+    trace = {"url": record["url"], "url_id": task["url_id"], "crawl_id": task["crawl_id"], "host": record["host"]}
+    started = time.perf_counter()
+    body = orjson.dumps(record)
+    written = rt.storage.put_new(record_key(record["host"], task["url_id"]), body)
+    ms = int((time.perf_counter() - started) * 1000)
+    rt.outcome("sink.stored" if written else "sink.exists", ms=ms, bytes=len(body), **trace)
+
+
+def poison(**kwargs: Any) -> None:
+    """The address of undecodable messages (see workers.encoder): always dead-letters them."""
+    raise PoisonMessage(str(kwargs.get("reason", "undecodable message")))
+
+
+_STAGES = {"discover": discover_stage, "fetch": fetch_stage, "extract": extract_stage, "sink": sink_stage}
+
+
+def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare the stage actors on ``broker`` bound to ``rt``, and wire ``rt.send`` to them."""
+    actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+    common: dict[str, Any] = {"throws": (PoisonMessage,), "broker": broker}
+    for stage, fn in _STAGES.items():
+        options = dict(common)
+        if stage == "fetch":
+            # The fetch actor decides itself when to give up (it knows the failure's nature),
+            # so Retries only needs a ceiling above that and the backoff between attempts.
+            options.update(max_retries=rt.settings.fetch_retries + 1, min_backoff=1_000, max_backoff=120_000)
+
+        def run(message: dict[str, Any], _fn: Any = fn) -> None:
+            _fn(rt, message)
+
+        run.__name__ = stage
+        actors[stage] = dramatiq.actor(run, actor_name=stage, queue_name=stage, **options)
+    actors[POISON_ACTOR] = dramatiq.actor(poison, actor_name=POISON_ACTOR, queue_name=POISON_QUEUE, **common)
+
+    def send(stage: str, task: dict[str, Any]) -> None:
+        actors[stage].send(task)
+
+    def send_later(stage: str, task: dict[str, Any], delay_ms: int) -> None:
+        actors[stage].send_with_options(args=(task,), delay=delay_ms)
+
+    rt.send = send
+    rt.send_later = send_later
+    return actors

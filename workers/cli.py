@@ -1,0 +1,267 @@
+"""The ``ingest`` command: crawl (embedded), worker, enqueue, extract, config.
+
+Every answer an operator needs is one ``--help`` away; every bad argument ends with a one-line
+reason and exit code 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from .settings import ENV_PREFIX, Settings, SettingsError
+
+__all__ = ["build_parser", "main"]
+
+STAGES = ("discover", "fetch", "extract", "sink")
+
+_EPILOG = """\
+configuration comes from INGEST_* environment variables (see `ingest config`); flags win.
+examples:
+  ingest crawl https://news.example/ --out ./out          # everything in one process
+  INGEST_BROKER_URL=redis://localhost:6379/0 ingest worker --stages fetch --threads 32
+  ingest enqueue -f urls.txt --kind article                # send work to the workers
+  ingest extract page.html --url https://news.example/a.html
+"""
+
+
+class UsageError(Exception):
+    """A bad argument or setting: printed as one line, exit code 2."""
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _non_negative_float(value: str) -> float:
+    x = float(value)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return x
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (also used by tests and the compose check)."""
+    parser = argparse.ArgumentParser(
+        prog="ingest",
+        description="Turn news sites into clean, structured article records.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    crawl = sub.add_parser(
+        "crawl",
+        help="crawl sites from listing pages, all stages in this process (no services needed)",
+        description="Start at listing pages (front or section pages), follow pagination and article "
+        "links on the same host, fetch, extract and store every article once. Runs the four stages in "
+        "this process on an in-memory broker; extraction uses every core.",
+    )
+    crawl.add_argument("urls", nargs="+", metavar="URL", help="start page(s)")
+    crawl.add_argument("--out", metavar="DIR|URL", help="storage: folder, file://, s3://bucket/prefix, memory:// "
+                       "(default: $INGEST_STORAGE_URL or ./ingest-data)")
+    crawl.add_argument("--kind", choices=("listing", "article"), default="listing",
+                       help="what the start URLs are (default: listing)")
+    crawl.add_argument("--processes", type=_positive, default=None,
+                       help=f"extraction processes (default: all {os.cpu_count()} cores)")
+    crawl.add_argument("--threads", type=_positive, default=16, help="fetch/stage threads (default: 16)")
+    crawl.add_argument("--max-depth", type=int, default=3, help="listing hops from a start page (default: 3)")
+    crawl.add_argument("--host-rate", type=_non_negative_float, default=None,
+                       help="requests per second per host, 0 = unlimited (default: $INGEST_HOST_RATE or 1)")
+    crawl.add_argument("--crawl-id", help="id to tag records and log lines with (default: new)")
+    crawl.add_argument("--allow-private", action="store_true", default=None,
+                       help="allow loopback and private addresses (link-local/metadata stay refused)")
+    crawl.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    worker = sub.add_parser(
+        "worker",
+        help="run stage workers against the broker in INGEST_BROKER_URL (redis://…)",
+        description="Run worker processes for some or all stages. Start as many as you like, on as many "
+        "hosts as you like, all pointed at the same broker and storage.",
+    )
+    worker.add_argument("--stages", default=",".join(STAGES),
+                        help=f"comma-separated stages to work on (default: {','.join(STAGES)})")
+    worker.add_argument("--processes", type=_positive, default=os.cpu_count() or 1,
+                        help="worker processes (default: one per core)")
+    worker.add_argument("--threads", type=_positive, default=8, help="threads per process (default: 8)")
+    worker.add_argument("--allow-private", action="store_true", default=None,
+                        help="allow loopback and private addresses")
+
+    enqueue = sub.add_parser(
+        "enqueue",
+        help="send URLs to the workers (arguments, -f FILE, or - for stdin)",
+        description="Validate and send URLs to the fetch queue. Invalid URLs are reported with the line "
+        "they came from and not sent; the valid ones are. Exit code 1 when any was rejected.",
+    )
+    enqueue.add_argument("urls", nargs="*", metavar="URL", help="URLs, or - to read them from stdin")
+    enqueue.add_argument("-f", "--file", type=Path, help="read URLs from FILE, one per line (# comments)")
+    enqueue.add_argument("--kind", choices=("listing", "article"), default="article",
+                         help="listing pages are read for links; articles are extracted (default: article)")
+    enqueue.add_argument("--crawl-id", help="crawl to add the URLs to (default: new)")
+    enqueue.add_argument("--max-depth", type=int, default=3, help="listing hops to follow (default: 3)")
+
+    extract = sub.add_parser(
+        "extract",
+        help="extract the article from an HTML file and print the record as JSON",
+        description="Run the extract stage on a saved page, as the pipeline would (without fetch fields).",
+    )
+    extract.add_argument("file", type=Path, help="HTML file (- for stdin)")
+    extract.add_argument("--url", required=True, help="the page's URL (for links, canonical and id)")
+    extract.add_argument("--encoding", help="charset, when the file's own declaration is wrong or missing")
+
+    sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ingest`` command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "crawl":
+            return _crawl(args, settings)
+        if args.command == "worker":
+            return _worker(args, settings)
+        if args.command == "enqueue":
+            return _enqueue(args, settings)
+        if args.command == "extract":
+            return _extract(args)
+        return _config(settings)
+    except (UsageError, SettingsError) as exc:
+        print(f"ingest {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _crawl(args: argparse.Namespace, settings: Settings) -> int:
+    from .crawl import progress_logger, progress_printer, run_embedded
+    from .logs import configure_logging
+    from .urls import InvalidURL, normalize_url
+
+    for url in args.urls:
+        try:
+            normalize_url(url)
+        except InvalidURL as exc:
+            raise UsageError(f"{url!r}: {exc}") from None
+    settings = settings.with_overrides(
+        broker_url="memory://",
+        storage_url=args.out,
+        host_rate=args.host_rate,
+        allow_private=args.allow_private,
+    )
+    tty = sys.stderr.isatty()
+    configure_logging(settings, quiet=tty)
+    summary = run_embedded(
+        args.urls,
+        settings,
+        processes=args.processes,
+        threads=args.threads,
+        max_depth=args.max_depth,
+        kind=args.kind,
+        crawl_id=args.crawl_id,
+        progress=progress_printer(sys.stderr) if tty else progress_logger(),
+    )
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(summary.render())
+    return 130 if summary.interrupted else 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown or not stages:
+        raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {','.join(STAGES)}")
+    if settings.embedded:
+        raise UsageError(
+            "needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0 "
+            "(for a run without services, use `ingest crawl`)"
+        )
+    if args.allow_private:
+        os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    dramatiq_args = make_argument_parser().parse_args(
+        ["workers.entry", "--processes", str(args.processes), "--threads", str(args.threads),
+         "--skip-logging", "--queues", *stages]
+    )
+    return int(dramatiq_main(dramatiq_args) or 0)
+
+
+def _numbered_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[tuple[str, str]]:
+    """(where, url) pairs from arguments, -f FILE and stdin, with ``where`` naming the line."""
+    for i, url in enumerate(args.urls, 1):
+        if url == "-":
+            for n, line in enumerate(stdin, 1):
+                yield f"<stdin>:{n}", line
+        else:
+            yield f"argument {i}", url
+    if args.file is not None:
+        try:
+            with args.file.open(encoding="utf-8", errors="replace") as fh:
+                for n, line in enumerate(fh, 1):
+                    yield f"{args.file}:{n}", line
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+
+
+def _enqueue(args: argparse.Namespace, settings: Settings) -> int:
+    from .enqueue import enqueue_urls
+
+    if not args.urls and args.file is None:
+        raise UsageError("give URLs as arguments, -f FILE, or - to read stdin")
+    if settings.embedded:
+        raise UsageError("needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0")
+    report = enqueue_urls(
+        _numbered_lines(args, sys.stdin), settings, kind=args.kind, crawl_id=args.crawl_id, max_depth=args.max_depth
+    )
+    for where, url, reason in report.rejected:
+        print(f"{where}: {url!r}: {reason}", file=sys.stderr)
+    print(
+        f"crawl {report.crawl_id}: enqueued {report.enqueued}, already queued {report.duplicates}, "
+        f"rejected {len(report.rejected)}",
+        file=sys.stderr,
+    )
+    return 1 if report.rejected else 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .extract import extract_article
+    from .urls import InvalidURL, validate_url
+
+    try:
+        validate_url(args.url)
+    except InvalidURL as exc:
+        raise UsageError(f"--url {args.url!r}: {exc}") from None
+    try:
+        html = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    record = extract_article(html, args.url, encoding=args.encoding)
+    sys.stdout.write(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _config(settings: Settings) -> int:
+    from dataclasses import fields
+
+    for f in fields(Settings):
+        value = settings.redacted()[f.name]
+        shown = ",".join(value) if isinstance(value, tuple) else value
+        print(f"{ENV_PREFIX}{f.name.upper():<22} = {shown!s:<40} # {f.metadata.get('doc', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

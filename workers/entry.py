@@ -1,0 +1,22 @@
+"""What each ``ingest worker`` process imports: dramatiq's CLI loads a module that sets the broker.
+
+This is the one module with import-time effects, on purpose: it is the process entry point.
+Settings are read from the environment once, here, then passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from .actors import declare_actors
+from .broker import make_broker
+from .logs import configure_logging
+from .runtime import build_runtime
+from .settings import Settings
+
+settings = Settings.from_env()
+configure_logging(settings)
+_client = redis.Redis.from_url(settings.broker_url)
+runtime = build_runtime(settings, redis_client=_client)
+broker = make_broker(settings, dead_letters=runtime.dead_letter, redis_client=_client)
+actors = declare_actors(broker, runtime)

@@ -1,0 +1,42 @@
+"""The article record: what extraction found, joined with what the fetch knew.  Pure functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .messages import SCHEMA_VERSION
+from .urls import host_of, url_id
+
+__all__ = ["build_record"]
+
+
+def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
+    """Combine an ``extract_article`` result with the page message it came from.
+
+    Identity comes from the URL the crawl asked for (``page["url"]``, already normalised), not
+    from the final URL after redirects: that is what makes a redelivery or a refetch land on the
+    same record key.
+    """
+    url = page["url"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": url_id(url),
+        "url": url,
+        "final_url": page["final_url"],
+        "canonical_url": extracted.get("canonical_url"),
+        "host": host_of(url),
+        "crawl_id": page["crawl_id"],
+        "fetched_at": page["fetched_at"],
+        "status": page["status"],
+        "title": extracted.get("title"),
+        "authors": list(extracted.get("authors") or []),
+        "published": extracted.get("published"),
+        "language": extracted.get("language"),
+        "sitename": extracted.get("sitename"),
+        "description": extracted.get("description"),
+        "text": extracted.get("text") or "",
+        "word_count": int(extracted.get("word_count") or 0),
+        "content_sha256": extracted["content_sha256"],
+        "raw_key": page["raw_key"],
+        "extractor": extracted["extractor"],
+    }

@@ -1,0 +1,127 @@
+"""The services an actor needs, built once per process and handed to the actors explicitly.
+
+Keeping clients here (storage, HTTP, Redis-backed shared state) instead of in module globals is
+what lets a test build a whole pipeline on a fresh broker, and lets the embedded run and the
+Redis workers share every line of stage code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from .frontier import MemorySeen, RedisSeen, Seen
+from .logs import get_logger
+from .politeness import HostSlots, MemorySlots, RedisSlots
+from .settings import Settings
+from .storage import Storage, deadletter_key, open_storage
+
+__all__ = ["Runtime", "build_runtime"]
+
+ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
+
+#: Outcomes that are not failures, logged at info; everything else is a warning.
+_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed"}
+
+
+def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
+    # Imported lazily: trafilatura takes a while to import and only extract workers need it.
+    from .extract import extract_article
+
+    return extract_article(html, url, encoding=encoding)
+
+
+@dataclass
+class Runtime:
+    """Everything the stage actors share within one process."""
+
+    settings: Settings
+    storage: Storage
+    seen: Seen
+    slots: HostSlots
+    client_factory: Callable[[], httpx.Client]
+    pool: Executor | None = None
+    outcomes: Counter[str] = field(default_factory=Counter)
+    bytes_fetched: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _client: httpx.Client | None = None
+    send: Callable[[str, dict[str, Any]], None] = field(default=lambda stage, task: None)
+    send_later: Callable[[str, dict[str, Any], int], None] = field(default=lambda stage, task, ms: None)
+
+    def __post_init__(self) -> None:
+        self.log = get_logger()
+
+    @property
+    def client(self) -> httpx.Client:
+        """The process's HTTP client (one connection pool shared by all fetch threads)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self.client_factory()
+        return self._client
+
+    def extract(self, html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
+        """Run extraction inline or on the process pool (the embedded run's way to use every core)."""
+        if self.pool is None:
+            return _extract_inline(html, url, encoding)
+        return self.pool.submit(_extract_inline, html, url, encoding).result()
+
+    def outcome(self, event: str, **fields: Any) -> None:
+        """Record one outcome: count it and write its one log line."""
+        stage, _, result = event.partition(".")
+        with self._lock:
+            self.outcomes[event] += 1
+            if stage == "fetch" and result == "done":
+                self.bytes_fetched += int(fields.get("bytes") or 0)
+        if result in _QUIET_OUTCOMES:
+            self.log.info(event, **fields)
+        else:
+            self.log.warning(event, **fields)
+
+    def dead_letter(self, stage: str, message_id: str, letter: dict[str, Any]) -> None:
+        """Keep a dead message with its reason under ``deadletters/`` and count it."""
+        with self._lock:
+            self.outcomes[f"{stage}.dead"] += 1
+        self.storage.put(deadletter_key(stage, message_id), orjson.dumps(letter, default=str))
+
+    def close(self) -> None:
+        """Release the HTTP client and the process pool."""
+        if self._client is not None:
+            self._client.close()
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    redis_client: Any = None,
+    pool: Executor | None = None,
+    resolver: Any = None,
+) -> Runtime:
+    """Wire the services for the settings' broker: in-process state, or shared state in Redis."""
+    from .fetcher import build_client
+
+    storage = open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint)
+    seen: Seen
+    slots: HostSlots
+    if redis_client is None:
+        seen, slots = MemorySeen(), MemorySlots()
+    else:
+        seen = RedisSeen(redis_client, settings.namespace)
+        slots = RedisSlots(redis_client, settings.namespace)
+    return Runtime(
+        settings=settings,
+        storage=storage,
+        seen=seen,
+        slots=slots,
+        client_factory=lambda: build_client(settings, resolver=resolver),
+        pool=pool,
+    )

@@ -1,0 +1,157 @@
+"""One settings object, read once from ``INGEST_*`` environment variables.
+
+Every knob the pipeline has lives here with its default, so an operator finds them in one
+place (README's configuration table is generated from the same field list) and a typo in a
+value fails at start-up instead of in the middle of a crawl.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+
+ENV_PREFIX = "INGEST_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _parse_networks(name: str, raw: str) -> tuple[str, ...]:
+    nets = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            nets.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {part!r} is not a CIDR network ({exc})") from None
+    return tuple(nets)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration of every stage; build it with :meth:`from_env`."""
+
+    #: ``memory://`` runs everything in one process; ``redis://host:6379/0`` scales out.
+    broker_url: str = field(default="memory://", metadata={"doc": "broker: memory:// or redis://…"})
+    #: A folder, ``file://…``, ``s3://bucket/prefix`` or ``memory://``.
+    storage_url: str = field(default="./ingest-data", metadata={"doc": "where records and raw pages go"})
+    s3_endpoint: str | None = field(default=None, metadata={"doc": "S3 endpoint URL (MinIO, moto, …)"})
+    log_format: str = field(default="auto", metadata={"doc": "auto (console on a TTY, else json), json, console"})
+    log_level: str = field(default="info", metadata={"doc": "debug, info, warning, error"})
+    allow_private: bool = field(default=False, metadata={"doc": "allow loopback and private ranges"})
+    allow_networks: tuple[str, ...] = field(
+        default=(), metadata={"doc": "CIDRs allowed even if link-local/metadata (comma-separated)"}
+    )
+    host_rate: float = field(default=1.0, metadata={"doc": "requests per second per host; 0 = no limit"})
+    user_agent: str = field(
+        default="ingest/0.1 (+https://github.com/ingest-news/ingest)",
+        metadata={"doc": "User-Agent header, with a contact URL"},
+    )
+    connect_timeout: float = field(default=10.0, metadata={"doc": "seconds to connect"})
+    read_timeout: float = field(default=20.0, metadata={"doc": "seconds between bytes"})
+    request_timeout: float = field(default=60.0, metadata={"doc": "seconds for a whole request"})
+    max_bytes: int = field(default=10_000_000, metadata={"doc": "largest page body downloaded"})
+    max_redirects: int = field(default=5, metadata={"doc": "redirect hops followed"})
+    fetch_retries: int = field(default=4, metadata={"doc": "retries of a transient fetch failure"})
+    heartbeat_timeout_ms: int = field(
+        default=10_000, metadata={"doc": "ms without heartbeat before a worker counts as dead"}
+    )
+    maintenance_chance: int = field(
+        default=250_000, metadata={"doc": "per-million chance a broker command requeues dead work"}
+    )
+    namespace: str = field(default="ingest", metadata={"doc": "prefix of every Redis key"})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``INGEST_<FIELD>`` variables; ``overrides`` (from CLI flags) win over the environment."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if name not in env:
+                continue
+            values[f.name] = _coerce(name, f.type, env[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given non-``None`` values replaced, validated again."""
+        new = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        """Fail fast on values no stage could use."""
+        if not self.broker_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                f"INGEST_BROKER_URL={self.broker_url!r}: expected memory://, redis://, rediss:// or unix://"
+            )
+        if self.log_format not in {"auto", "json", "console"}:
+            raise SettingsError(f"INGEST_LOG_FORMAT={self.log_format!r}: expected auto, json or console")
+        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
+            raise SettingsError(f"INGEST_LOG_LEVEL={self.log_level!r}: expected debug, info, warning or error")
+        for name in ("host_rate", "connect_timeout", "read_timeout", "request_timeout"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"INGEST_{name.upper()} must not be negative")
+        if self.max_bytes <= 0 or self.max_redirects < 0 or self.fetch_retries < 0:
+            raise SettingsError("INGEST_MAX_BYTES must be positive, redirects and retries not negative")
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker lives inside this process."""
+        return self.broker_url.startswith("memory://")
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict safe to log: credentials in URLs are masked."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = redact_url(value) if isinstance(value, str) and "://" in value else value
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Mask the password in ``scheme://user:password@host`` so it never reaches a log."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, hostpart = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}" if user else f"{scheme}://***@{hostpart}"
+
+
+def _coerce(name: str, typ: Any, raw: str) -> Any:
+    typ = str(typ)
+    try:
+        if typ == "bool":
+            return _parse_bool(name, raw)
+        if typ == "int":
+            return int(raw)
+        if typ == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if typ.startswith("tuple"):
+        return _parse_networks(name, raw)
+    if typ == "str | None":
+        return raw or None
+    return raw
