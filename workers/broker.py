@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
 from .encoder import SafeOrjsonEncoder
 from .middleware import DeadLetters, DeadLetterSink, InFlight, LogContext
+from .redisbroker import CrawlRedisBroker
 from .settings import Settings
 
 __all__ = ["QUEUES", "make_broker"]
@@ -52,8 +52,10 @@ def make_broker(
         ShutdownNotifications(),
         CurrentMessage(),
         LogContext(),
-        Retries(max_retries=DEFAULT_MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        # Dramatiq runs after_* hooks in reverse order: listed before Retries, DeadLetters sees
+        # Retries' verdict (message.failed) instead of running ahead of it.
         DeadLetters(dead_letters),
+        Retries(max_retries=DEFAULT_MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
     ]
     if in_flight is not None:
         middleware.append(in_flight)
@@ -66,7 +68,7 @@ def make_broker(
             kwargs["client"] = redis_client
         else:
             kwargs["url"] = settings.broker_url
-        broker = RedisBroker(
+        broker = CrawlRedisBroker(
             middleware=middleware,
             namespace=settings.namespace,
             heartbeat_timeout=settings.heartbeat_timeout_ms,

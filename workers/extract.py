@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
 import trafilatura
@@ -30,7 +29,7 @@ _OUR_VERSION = "1"
 _OPTIONS: dict[str, Any] = {
     "include_comments": False,
     "include_tables": True,
-    "include_links": True,
+    "include_links": False,
     "favor_precision": False,
     "favor_recall": False,
 }
@@ -47,85 +46,85 @@ _CONTAINERS = frozenset({"body", "div", "list", "table", "row", "cell", "quote",
 _BLOCKS = _CONTAINERS | frozenset({"p", "head", "code", "graphic"})
 
 
-def _inline_text(elem: _Element, *, with_tail: bool = False) -> tuple[str, int]:
-    """Text of an element without block children, and how many characters of it are link text."""
+def _inline_text(elem: _Element, *, with_tail: bool = False) -> str:
+    """Text of an element without block children; line breaks stay."""
     parts: list[str] = []
-    link_chars = 0
 
-    def walk(node: _Element, in_link: bool) -> None:
-        nonlocal link_chars
-        in_link = in_link or node.tag == "ref"
+    def walk(node: _Element) -> None:
         if node.tag == "lb":
             parts.append("\n")
-        if node.text and node.tag != "lb":
+        elif node.text:
             parts.append(node.text)
-            if in_link:
-                link_chars += len(node.text.strip())
         for child in node:
-            walk(child, in_link)
+            walk(child)
             if child.tail:
                 parts.append(child.tail)
 
-    walk(elem, False)
+    walk(elem)
     if with_tail and elem.tail:
         parts.append(elem.tail)
-    return _clean("".join(parts)), link_chars
+    return _clean("".join(parts))
 
 
 def _clean(text: str) -> str:
+    """Collapse whitespace within lines, drop empty lines and invisible characters (soft hyphens, …)."""
     lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    text = "\n".join(line for line in lines if line)
+    if text.replace("\n", " ").isprintable():
+        return text
+    return "".join(ch for ch in text if ch.isprintable() or ch == "\n")
 
 
 def _is_leaf(elem: _Element) -> bool:
     return not any(child.tag in _BLOCKS for child in elem)
 
 
-def _row_block(row: _Element, group: int) -> Block | None:
-    cells = [_inline_text(cell) for cell in row]
-    texts = [text.replace("\n", " ") for text, _ in cells if text]
-    if not texts:
-        return None
-    return Block(" | ".join(texts), "row", sum(links for _, links in cells), group)
+def _link_texts(tree: _Element) -> frozenset[str]:
+    """Texts of the page's links of three words or more: a block equal to one is a link."""
+    texts = set()
+    for anchor in tree.iter("a"):
+        text = " ".join(anchor.text_content().split())
+        if text.count(" ") >= 2:
+            texts.add(text)
+    return frozenset(texts)
 
 
-def _blocks(body: _Element) -> Iterator[Block]:
-    """Paragraph-like units of trafilatura's output tree, in document order."""
-    group = 0
+def _blocks(body: _Element, link_texts: frozenset[str] = frozenset()) -> list[Block]:
+    """Paragraph-like units of trafilatura's output tree, in document order.
 
-    def walk(elem: _Element) -> Iterator[Block]:
-        nonlocal group
+    Blocks of one list or table share a non-zero ``group`` so that rendering keeps them together.
+    """
+    out: list[Block] = []
+    groups = 0
+
+    def add(text: str, tag: str, group: int) -> None:
+        if text:
+            out.append(Block(text, tag, group, " ".join(text.split()) in link_texts))
+
+    def walk(elem: _Element, group: int) -> None:
+        nonlocal groups
         if elem.tag == "row" and all(cell.tag == "cell" and _is_leaf(cell) for cell in elem):
-            block = _row_block(elem, group)
-            if block:
-                yield block
+            cells = (_inline_text(cell).replace("\n", " ") for cell in elem)
+            add(" | ".join(cell for cell in cells if cell), "row", group)
             return
         if elem.tag != "body" and _is_leaf(elem):
-            text, links = _inline_text(elem)
-            if text:
-                yield Block(text, elem.tag, links, group)
+            add(_inline_text(elem), elem.tag, group)
             return
         if elem.tag in ("list", "table"):
-            group += 1
+            groups += 1
+            group = groups
         pending: list[str] = [elem.text or ""]
         for child in elem:
             if child.tag in _BLOCKS:
-                text = _clean("".join(pending))
-                if text:
-                    yield Block(text, elem.tag, 0, group)
-                pending = []
-                yield from walk(child)
-                pending.append(child.tail or "")
+                add(_clean("".join(pending)), elem.tag, group)
+                pending = [child.tail or ""]
+                walk(child, group)
             else:
-                text, _ = _inline_text(child, with_tail=True)
-                pending.append(" " + text + " ")
-        text = _clean("".join(pending))
-        if text:
-            yield Block(text, elem.tag, 0, group)
-        if elem.tag in ("list", "table"):
-            group += 1
+                pending.append(f" {_inline_text(child, with_tail=True)} ")
+        add(_clean("".join(pending)), elem.tag, group)
 
-    yield from walk(body)
+    walk(body, 0)
+    return out
 
 
 def _render(blocks: list[Block]) -> str:
@@ -134,8 +133,7 @@ def _render(blocks: list[Block]) -> str:
     previous: Block | None = None
     for block in blocks:
         if previous is not None:
-            same_group = block.group == previous.group and block.group % 2 == 1
-            out.append("\n" if same_group else "\n\n")
+            out.append("\n" if block.group and block.group == previous.group else "\n\n")
         out.append(block.text)
         previous = block
     return unicodedata.normalize("NFC", "".join(out))
@@ -148,7 +146,7 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
         return []
     if document is None or isinstance(document, dict):
         return []
-    return drop_teasers(list(_blocks(document.body)))
+    return drop_teasers(_blocks(document.body, _link_texts(tree)))
 
 
 def _record(url: str, text: str, meta: dict[str, Any]) -> dict[str, Any]:

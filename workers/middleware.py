@@ -6,7 +6,6 @@ Plain classes with Dramatiq's before/after hooks, one concern each, installed in
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
-from .encoder import POISON_ACTOR
 from .logs import get_logger
 
 __all__ = ["DeadLetters", "InFlight", "LogContext", "PoisonMessage"]
@@ -54,21 +52,14 @@ DeadLetterSink = Callable[[str, str, dict[str, Any]], None]
 class DeadLetters(Middleware):
     """Record every message that ends failed: one ``<stage>.dead`` line and a stored copy with reason.
 
-    Runs after :class:`dramatiq.middleware.Retries`, so it sees the final verdict: a message is
+    Its after-hook runs after :class:`dramatiq.middleware.Retries`', so it sees the final verdict: a message is
     dead when Retries gave up, when the actor raised :class:`PoisonMessage`, or when the encoder
-    turned undecodable bytes into a message for the poison actor.
+    turned undecodable bytes into a message for the poison actor (see :mod:`workers.redisbroker`).
     """
 
     def __init__(self, record: DeadLetterSink | None = None) -> None:
         self.log = get_logger()
         self.record = record
-
-    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        """Give undecodable messages their real Redis id so the consumer can settle them."""
-        if message.actor_name == POISON_ACTOR and message.options.get("redis_message_id") == "unknown":
-            found = _find_redis_id(broker, message.kwargs.get("raw_sha256", ""))
-            if found:
-                message.options["redis_message_id"] = found
 
     def after_process_message(
         self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
@@ -100,25 +91,6 @@ class DeadLetters(Middleware):
                 self.record(stage, message.message_id, letter)
             except Exception as exc:  # a storage outage must not turn a dead letter into a crash
                 self.log.error("deadletter.unrecorded", reason=str(exc)[:300], message_id=message.message_id)
-
-
-def _find_redis_id(broker: Broker, raw_sha256: str) -> str | None:
-    """Find the Redis id of the undecodable message this worker holds, by its bytes' digest."""
-    client = getattr(broker, "client", None)
-    if client is None or not raw_sha256:
-        return None
-    namespace = broker.namespace  # type: ignore[attr-defined]
-    broker_id = broker.broker_id  # type: ignore[attr-defined]
-    for queue in broker.get_declared_queues():
-        for q in (queue, f"{queue}.DQ"):
-            ids = list(client.smembers(f"{namespace}:__acks__.{broker_id}.{q}"))
-            if not ids:
-                continue
-            datas = client.hmget(f"{namespace}:{q}.msgs", ids)
-            for mid, data in zip(ids, datas, strict=True):
-                if data is not None and hashlib.sha256(data).hexdigest() == raw_sha256:
-                    return mid.decode() if isinstance(mid, bytes) else str(mid)
-    return None
 
 
 class InFlight(Middleware):

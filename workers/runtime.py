@@ -107,7 +107,7 @@ def build_runtime(
     resolver: Any = None,
 ) -> Runtime:
     """Wire the services for the settings' broker: in-process state, or shared state in Redis."""
-    from .fetcher import build_client
+    from .netguard import build_client
 
     storage = open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint)
     seen: Seen

@@ -1,20 +1,357 @@
-"""Placeholder (replaced below)."""
+"""Removing teaser lists that trafilatura keeps as if they were part of the article.
+
+News pages follow the article with lists of other articles: "More from …", "Related", "Lesen Sie
+auch", or no heading at all, each item the first words of another article (cut mid-sentence),
+often with a date, sometimes twice.  When such a list sits in the same container as the body,
+as plain paragraphs, trafilatura cannot tell it apart.  This module can, from the shape of the
+extracted blocks alone (no rule for any one site):
+
+* **cue lines**: a block such as "Read more: <headline>" or "Lea también: <headline>";
+* **cue sections**: a heading such as "More from X" or "Mehr zum Thema" and the teaser-shaped
+  blocks that follow it;
+* **teaser runs**: date-only lines alternating with headline-like lines (no closing punctuation,
+  or repeated verbatim, or a link's text) — at the end of the text, or long enough anywhere.
+
+Blocks that read as prose (a sentence closed by punctuation, not repeated, not a link) stop
+every rule, so article paragraphs survive.  :func:`drop_teasers` is the entry point.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+__all__ = ["Block", "Shape", "drop_teasers", "is_cue_heading", "is_cue_line", "is_date_line",
+           "shape_blocks", "split_date", "teaser_indices"]
 
 
 @dataclass(frozen=True)
 class Block:
-    """One paragraph-like unit of extracted text."""
+    """One paragraph-like unit of extracted text.
+
+    ``tag`` is trafilatura's element name (p, head, item, row, …); blocks of one list or table
+    share a non-zero ``group``; ``linked`` says the whole text is the text of a link on the page.
+    """
 
     text: str
     tag: str = "p"
-    link_chars: int = 0
     group: int = 0
+    linked: bool = False
 
 
-def drop_teasers(blocks: list[Block]) -> list[Block]:
-    """Identity for now."""
-    return blocks
+@dataclass(frozen=True)
+class Shape:
+    """What the teaser rules need to know about one block."""
+
+    words: int
+    date: bool  # nothing but a date (and perhaps a time or a label such as "Updated")
+    dated: bool  # a headline-like text with a date beside it ("Headline | 17.03.2026")
+    open: bool  # does not end like a sentence: a headline or a cut-off excerpt
+    repeated: bool  # the same text (without its date) occurs in another block
+    cue: bool  # a heading that announces a teaser list
+    cue_line: bool  # a cue and a headline in one block ("Read more: …")
+    linked: bool
+
+    @property
+    def headline(self) -> bool:
+        """Short text that could be a teaser's headline or first words."""
+        return 3 <= self.words <= 30 and (self.open or self.linked or self.repeated)
+
+    @property
+    def teaserish(self) -> bool:
+        """Could belong to a teaser list."""
+        return self.date or self.dated or self.cue or self.cue_line or self.headline
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+_MONTHS = frozenset(
+    """
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    januar februar märz mai juni juli oktober dezember jän mrz okt dez
+    janvier février mars avril juin juillet août septembre octobre novembre décembre
+    janv févr avr juil déc
+    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre
+    ene abr ago dic
+    gennaio febbraio aprile maggio giugno luglio settembre ottobre dicembre gen mag giu lug ott
+    janeiro fevereiro março maio junho julho setembro outubro novembro dezembro fev
+    stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października listopada grudnia
+    styczeń luty marzec kwiecień czerwiec lipiec sierpień wrzesień październik listopad grudzień
+    januari februari maart mei augustus
+    января февраля марта апреля мая июня июля августа сентября октября ноября декабря
+    """.split()
+)
+_WEEKDAYS = frozenset(
+    """
+    monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun
+    montag dienstag mittwoch donnerstag freitag samstag sonntag mo di mi do fr sa so
+    lundi mardi mercredi jeudi vendredi samedi dimanche
+    lunes martes miércoles jueves viernes sábado domingo
+    lunedì martedì mercoledì giovedì venerdì sabato domenica
+    poniedziałek wtorek środa czwartek piątek sobota niedziela
+    """.split()
+)
+# Words allowed around a date in a date-only line: labels, prepositions, "Uhr", am/pm.
+_DATE_FILLER = frozenset(
+    """
+    am pm uhr h um at on the of de del le el il den der vom by
+    date datum fecha data published updated posted veröffentlicht aktualisiert publié publicado
+    pubblicato opublikowano stand
+    """.split()
+)
+_NUMERIC_DATE = re.compile(r"\b(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b")
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+_TOKEN = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
+_TIME = re.compile(r"\b\d{1,2}[:.h]\d{2}(?::\d{2})?\b")
+_DATE_SEPARATORS = re.compile(r"\s+[|•·–—-]\s+|\n|\s+\(|\)\s*$")
+
+
+def is_date_line(text: str) -> bool:
+    """True when ``text`` is a date (with perhaps a weekday, a time, a label) and nothing else."""
+    if len(text) > 60 or not any(ch.isdigit() for ch in text):
+        return False
+    rest = _TIME.sub(" ", _NUMERIC_DATE.sub(" NUMDATE ", text))
+    has_date = "NUMDATE" in rest
+    month = year = False
+    for token in _TOKEN.findall(rest):
+        low = token.lower()
+        if token == "NUMDATE":
+            continue
+        if token.isdigit():
+            if _YEAR.match(token):
+                year = True
+            elif len(token) > 2:
+                return False
+        elif low in _MONTHS:
+            month = True
+        elif low not in _WEEKDAYS and low not in _DATE_FILLER:
+            return False
+    return has_date or (month and year)
+
+
+def split_date(text: str) -> tuple[str, bool]:
+    """``text`` without a date at its start or end set off by a separator, and whether there was one.
+
+    "Headline | 17.03.2026" gives ("Headline", True); a sentence that merely mentions a date
+    keeps it ("It opens on 1 May 2026." gives the sentence and False).
+    """
+    parts = [p.strip() for p in _DATE_SEPARATORS.split(text) if p and p.strip()]
+    if len(parts) < 2:
+        return text, False
+    if is_date_line(parts[-1]):
+        return " ".join(parts[:-1]), True
+    if is_date_line(parts[0]):
+        return " ".join(parts[1:]), True
+    return text, False
+
+
+# --- cues ----------------------------------------------------------------------------------------
+
+# Phrases that announce a list of other articles, many languages.  "+" marks phrases that may be
+# followed by a name ("More from Naenara (En)", "Mehr aus Politik"); the others allow only a
+# short tail ("Related articles", "Recommended for you").
+_CUES = """
+more from+|more in+|more on+|more news|more stories|more articles|more headlines|more like this|more to read
+related|related articles|related stories|related posts|related content|related news|related coverage
+related topics|related reading|related links|related videos|related items|related reads|related
+read more|read also|also read|read next|what to read next|keep reading|continue reading|further reading
+see also|you may also like|you might also like|you may like|you may be interested in|you might be interested in
+also on+|recommended|recommended for you|recommended articles|recommended stories|editor's picks|editors' picks
+most read|most popular|most viewed|most shared|most commented|popular posts|popular articles|popular stories
+latest news|latest stories|latest articles|latest posts|top stories|trending|trending now|don't miss
+other articles|similar articles|similar posts|in other news|other news|in case you missed it
+weiterlesen|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr aus+|mehr von+|mehr zu+|mehr lesen
+auch interessant|auch lesenswert|das könnte sie auch interessieren|das könnte dich auch interessieren
+das könnte sie interessieren|dazu passend|passend dazu|passend zum thema|zum weiterlesen
+ähnliche artikel|ähnliche beiträge|verwandte artikel|verwandte themen|weitere artikel|weitere beiträge
+weitere themen|weitere nachrichten|weitere meldungen|weitere news|empfohlene beiträge|empfohlene artikel
+meistgelesen|meist gelesen|meistgelesene artikel|meistkommentiert|kommentierte artikel|beliebte beiträge
+beliebte artikel|neueste beiträge|neueste artikel|aktuelle beiträge|letzte beiträge|top-artikel|empfehlungen
+siehe auch|auch auf+|das interessiert andere leser
+notas relacionadas|noticias relacionadas|artículos relacionados|relacionado|relacionados|relacionadas
+te puede interesar|le puede interesar|también te puede interesar|te recomendamos|quizás te interese
+puede interesarte|leer más|lee también|lea también|lea más|ver también|vea también|mira también
+más noticias|más leídas|lo más leído|lo más visto|otras noticias|también en+
+à lire aussi|a lire aussi|lire aussi|à lire également|lire la suite|sur le même sujet|voir aussi
+articles similaires|articles liés|les plus lus|vous aimerez aussi|plus d'articles|à découvrir aussi
+dans la même rubrique|nos dernières actualités|à voir aussi
+czytaj też|czytaj także|czytaj również|czytaj więcej|zobacz też|zobacz także|zobacz również|polecamy
+przeczytaj też|przeczytaj także|przeczytaj również|najczęściej czytane|podobne artykuły
+powiązane artykuły|dowiedz się więcej|więcej z+|czytasz właśnie
+leggi anche|leggi pure|leggi altro|potrebbe interessarti|ti potrebbe interessare|articoli correlati
+notizie correlate|correlati|più letti|vedi anche|altre notizie
+leia também|leia mais|veja também|notícias relacionadas|artigos relacionados|saiba mais|mais lidas
+você também pode gostar|lees ook|lees meer|meer over+|gerelateerde artikelen|meest gelezen|bekijk ook
+läs också|läs mer|læs også|les også|les mer|čtěte také|související články|ilgili haberler
+читайте также|по теме|похожие статьи
+"""
+_PHRASES = [c.strip() for line in _CUES.strip().splitlines() for c in line.split("|") if c.strip()]
+_NAMED = sorted((p[:-1] for p in _PHRASES if p.endswith("+")), key=len, reverse=True)
+_PLAIN = sorted((p for p in _PHRASES if not p.endswith("+")), key=len, reverse=True)
+_LIST_WORDS = frozenset(
+    """articles stories posts news content coverage topics reading reads links videos items pages for you
+    this now on to read beiträge artikel themen nachrichten meldungen noticias artículos notas articoli
+    notizie artykuły artigos notícias artikelen""".split()
+)
+_HEADING_TRIM = " \t:>»›→|–—-•·*…."
+# Short imperative cues that only count with a colon: "Lea: …", "MIRA: …", "READ: …".
+_COLON_CUES = frozenset("lea mira vea ver read see lesen siehe watch escucha".split())
+
+
+def _cue_prefix(low: str) -> str | None:
+    for phrase in _PLAIN + _NAMED:
+        if low.startswith(phrase) and (len(low) == len(phrase) or not low[len(phrase)].isalnum()):
+            return phrase
+    return None
+
+
+def is_cue_heading(text: str) -> bool:
+    """True for a short heading that announces teasers: "More From Naenara (En)", "Related", "Lesen Sie auch:"."""
+    low = text.strip(_HEADING_TRIM).lower()
+    words = low.split()
+    if not words or len(words) > 8 or text.rstrip().endswith((".", "!", "?")) and not text.endswith("..."):
+        return False
+    phrase = _cue_prefix(low)
+    if phrase is None:
+        return False
+    extra = words[len(phrase.split()) :]
+    if phrase in _NAMED and phrase not in _PLAIN:
+        return len(extra) <= 5
+    if " " not in phrase:
+        # A lone word ("Related", "Recommended") is a cue only when what follows names a list.
+        return all(word in _LIST_WORDS for word in extra)
+    return len(extra) <= 3
+
+
+def is_cue_line(text: str) -> bool:
+    """True for a cue and a headline in one block: "Read more: Looted colonial art", "LEA: …"."""
+    head, sep, tail = text.partition(":")
+    if not sep or not tail.strip() or len(text.split()) > 30:
+        return False
+    low = head.strip(_HEADING_TRIM).lower()
+    if low in _COLON_CUES:
+        # "Lea:" or "Mira:" may also be a speaker in an interview, whose answers end with a full stop.
+        return not tail.rstrip().endswith(".")
+    return _cue_prefix(low) == low or is_cue_heading(head)
+
+
+# --- shapes and rules ----------------------------------------------------------------------------
+
+_CLOSING = (".", "!", "?", "…", ":", ";", '"', "”", "“", "»", "«", "'", "’", ")", "]")
+
+
+def shape_blocks(blocks: Sequence[Block]) -> list[Shape]:
+    """The :class:`Shape` of every block."""
+    cores = [split_date(b.text) for b in blocks]
+    counts = Counter(core for core, _ in cores if len(core.split()) >= 3)
+    shapes = []
+    for block, (core, dated) in zip(blocks, cores, strict=True):
+        date = is_date_line(block.text)
+        words = len(core.split())
+        shapes.append(
+            Shape(
+                words=0 if date else words,
+                date=date,
+                dated=dated and not date and 3 <= words <= 30,
+                open=not core.rstrip().endswith(_CLOSING),
+                repeated=counts[core] > 1,
+                cue=is_cue_heading(block.text),
+                cue_line=is_cue_line(block.text),
+                linked=block.linked,
+            )
+        )
+    return shapes
+
+
+def _run_end(shapes: Sequence[Shape], start: int) -> int:
+    """End (exclusive) of the run of teaser-shaped blocks starting at ``start``."""
+    end = start
+    while end < len(shapes) and shapes[end].teaserish:
+        end += 1
+    return end
+
+
+def _trim_front(shapes: Sequence[Shape], start: int, end: int) -> int:
+    """Skip leading blocks of a run that are only headline-like, not tied to a date or a repeat.
+
+    A byline or a short closing line of the article ("Reporting by the culture desk") is
+    open-ended too; it joins a teaser run only through a date right after it.
+    """
+    while start < end:
+        s = shapes[start]
+        tied = s.date or s.dated or s.repeated or s.linked or s.cue or s.cue_line
+        nxt = shapes[start + 1] if start + 1 < end else None
+        if tied or (nxt is not None and (nxt.date or nxt.dated)):
+            return start
+        start += 1
+    return start
+
+
+def _strong(shapes: Sequence[Shape], at_end: bool) -> bool:
+    """Enough evidence that a run of blocks is a teaser list."""
+    dates = sum(s.date or s.dated for s in shapes)
+    texts = sum((s.headline or s.dated) and not (s.cue or s.cue_line) for s in shapes)
+    repeats = sum(s.repeated for s in shapes)
+    if at_end:
+        led_by_cue = shapes[0].cue or shapes[0].cue_line
+        return (dates >= 2 and texts >= 2) or repeats >= 4 or (led_by_cue and texts >= 1)
+    return (dates >= 3 and texts >= 3) or repeats >= 6
+
+
+def _runs(shapes: Sequence[Shape]) -> set[int]:
+    """Blocks in runs of teaser-shaped blocks that carry enough evidence."""
+    drop: set[int] = set()
+    i = 0
+    while i < len(shapes):
+        if not shapes[i].teaserish:
+            i += 1
+            continue
+        end = _run_end(shapes, i)
+        start = _trim_front(shapes, i, end)
+        if start < end and _strong(shapes[start:end], at_end=end == len(shapes)):
+            drop.update(range(start, end))
+        i = end
+    return drop
+
+
+def _cue_sections(blocks: Sequence[Block], shapes: Sequence[Shape]) -> set[int]:
+    """Cue headings and cue lines, with the list or the teaser-shaped blocks right after a heading."""
+    drop: set[int] = set()
+    for i, s in enumerate(shapes):
+        if s.cue_line:
+            drop.add(i)
+        if not s.cue:
+            continue
+        drop.add(i)
+        j = i + 1
+        # The list right after the heading is the teaser list, whatever its items look like.
+        if j < len(blocks) and blocks[j].group and blocks[j].group != blocks[i].group:
+            group = blocks[j].group
+            while j < len(blocks) and blocks[j].group == group and shapes[j].words <= 40:
+                drop.add(j)
+                j += 1
+            continue
+        while j < len(shapes):
+            t = shapes[j]
+            nxt = shapes[j + 1] if j + 1 < len(shapes) else None
+            tied = t.date or t.dated or t.repeated or t.linked or t.cue or t.cue_line
+            if not (tied or (t.headline and nxt is not None and (nxt.date or nxt.dated))):
+                break
+            drop.add(j)
+            j += 1
+    return drop
+
+
+def teaser_indices(blocks: Sequence[Block]) -> set[int]:
+    """Indices of the blocks that belong to teaser lists."""
+    shapes = shape_blocks(blocks)
+    return _cue_sections(blocks, shapes) | _runs(shapes)
+
+
+def drop_teasers(blocks: Sequence[Block]) -> list[Block]:
+    """``blocks`` without teaser lists, in their order."""
+    drop = teaser_indices(blocks)
+    return [b for i, b in enumerate(blocks) if i not in drop]

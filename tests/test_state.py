@@ -1,0 +1,118 @@
+"""Storage and shared state (seen-set, host slots) on real backends: folder, memory, S3, Redis."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RedisServer, S3Server
+from workers.frontier import MemorySeen, RedisSeen, Seen
+from workers.politeness import MemorySlots, RedisSlots
+from workers.storage import Storage, StorageError, deadletter_key, open_storage, raw_key, record_key
+
+
+def test_key_layout_groups_by_host_and_is_deterministic() -> None:
+    uid = "ab" + "0" * 30
+    assert record_key("news.example", uid) == f"articles/news.example/ab/{uid}.json"
+    assert raw_key("news.example", uid, "f" * 64) == f"raw/news.example/ab/{uid}/{'f' * 32}.html"
+    assert deadletter_key("fetch", "m1") == "deadletters/fetch/m1.json"
+
+
+def _exercise(storage: Storage) -> None:
+    assert storage.put_new("articles/h/1.json", b"first") is True
+    assert storage.put_new("articles/h/1.json", b"second") is False, "a repeat must not overwrite"
+    assert storage.get("articles/h/1.json") == b"first"
+    storage.put("articles/h/2.json", b"x")
+    storage.put("articles/h/2.json", b"y")
+    assert storage.get("articles/h/2.json") == b"y"
+    assert sorted(storage.keys("articles/")) == ["articles/h/1.json", "articles/h/2.json"]
+    assert storage.exists("articles/h/1.json") and not storage.exists("articles/h/3.json")
+    with pytest.raises(KeyError):
+        storage.get("articles/h/3.json")
+
+
+def test_local_folder_storage(tmp_path: Path) -> None:
+    _exercise(open_storage(str(tmp_path / "out")))
+    assert (tmp_path / "out" / "articles" / "h" / "1.json").read_bytes() == b"first"
+
+
+def test_file_url_storage(tmp_path: Path) -> None:
+    _exercise(open_storage(f"file://{tmp_path}/out2"))
+    assert (tmp_path / "out2" / "articles" / "h" / "2.json").exists()
+
+
+def test_memory_storage_is_shared_by_url() -> None:
+    a = open_storage("memory://test-shared")
+    _exercise(a)
+    assert open_storage("memory://test-shared").get("articles/h/1.json") == b"first"
+    assert not open_storage("memory://other").exists("articles/h/1.json")
+
+
+def test_s3_storage_over_the_s3_protocol(s3_server: S3Server) -> None:
+    _exercise(open_storage(f"s3://{s3_server.bucket}/archive", s3_endpoint=s3_server.endpoint))
+    import boto3
+
+    listed = boto3.client("s3", endpoint_url=s3_server.endpoint).list_objects_v2(Bucket=s3_server.bucket)
+    assert sorted(o["Key"] for o in listed["Contents"]) == ["archive/articles/h/1.json", "archive/articles/h/2.json"]
+
+
+@pytest.mark.parametrize("url", ["s3://", "gopher://x/y"])
+def test_bad_storage_urls_are_refused(url: str) -> None:
+    with pytest.raises(StorageError):
+        open_storage(url)
+
+
+def _claims(seen: Seen) -> None:
+    assert seen.claim("c1", ["a", "b"], owner="m1") == [True, True]
+    assert seen.claim("c1", ["a", "c"], owner="m2") == [False, True], "another owner does not get a seen URL"
+    assert seen.claim("c1", ["a", "b"], owner="m1") == [True, True], "a redelivered message keeps its claims"
+    assert seen.claim("c2", ["a"], owner="m2") == [True], "crawls are separate"
+    assert seen.claim("c1", [], owner="m1") == []
+
+
+def test_memory_seen() -> None:
+    _claims(MemorySeen())
+
+
+def test_redis_seen(redis_server: RedisServer) -> None:
+    _claims(RedisSeen(redis_server.client(), "t"))
+
+
+def test_redis_seen_under_concurrent_claimers(redis_server: RedisServer) -> None:
+    seen = RedisSeen(redis_server.client(), "t")
+    ids = [f"u{i}" for i in range(300)]
+    wins: dict[str, list[str]] = {}
+    lock = threading.Lock()
+
+    def claimer(owner: str) -> None:
+        got = seen.claim("c", ids, owner=owner)
+        with lock:
+            wins[owner] = [uid for uid, ok in zip(ids, got, strict=True) if ok]
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    owned = [uid for claimed in wins.values() for uid in claimed]
+    assert sorted(owned) == sorted(ids), "every URL claimed by exactly one worker"
+
+
+def test_memory_slots_space_requests() -> None:
+    slots = MemorySlots()
+    waits = [slots.reserve("h", 0.5) for _ in range(4)]
+    assert waits[0] == pytest.approx(0.0, abs=0.01)
+    assert [round(w, 1) for w in waits[1:]] == [0.5, 1.0, 1.5]
+    assert slots.reserve("other", 0.5) == pytest.approx(0.0, abs=0.01)
+
+
+def test_redis_slots_are_shared_and_spaced(redis_server: RedisServer) -> None:
+    a = RedisSlots(redis_server.client(), "t")
+    b = RedisSlots(redis_server.client(), "t")
+    waits = sorted([a.reserve("h", 0.5), b.reserve("h", 0.5), a.reserve("h", 0.5)])
+    assert waits[0] < 0.05
+    assert waits[1] == pytest.approx(0.5, abs=0.06) and waits[2] == pytest.approx(1.0, abs=0.08)
+    ttl = redis_server.client().pttl("t:slot:h")
+    assert 0 < ttl <= 62_000, "slot keys expire instead of piling up"
