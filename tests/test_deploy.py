@@ -58,3 +58,19 @@ def test_redis_persists_with_aof_and_minio_gets_its_bucket() -> None:
 def test_dockerfile_installs_the_package_and_runs_the_cli() -> None:
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["ingest"]' in text and "COPY schemas" in text and "USER ingest" in text
+
+
+def test_readme_documents_every_setting_and_ci_runs_its_test_command() -> None:
+    from dataclasses import fields
+
+    from workers.settings import ENV_PREFIX, Settings
+
+    readme = (ROOT / "README.md").read_text()
+    for f in fields(Settings):
+        assert f"`{ENV_PREFIX}{f.name.upper()}`" in readme, f"README lacks {f.name}"
+    test_command = ".venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/pytest -q"
+    assert test_command in readme
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == test_command, ".ci/run must end with README's test command"
+    first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
+    assert "./ingest crawl " in first_block and "bash .ci/run" in first_block

@@ -154,7 +154,7 @@ def split_date(text: str) -> tuple[str, bool]:
 # followed by a name ("More from Naenara (En)", "Mehr aus Politik"); the others allow only a
 # short tail ("Related articles", "Recommended for you").
 _CUES = """
-more from+|more in+|more on+|more news|more stories|more articles|more headlines|more like this|more to read
+more from+|more in+|more on+|more ~ news|more ~ stories|more ~ articles|more ~ headlines|more like this|more to read
 related|related articles|related stories|related posts|related content|related news|related coverage
 related topics|related reading|related links|related videos|related items|related reads|related
 read more|read also|also read|read next|what to read next|keep reading|continue reading|further reading
@@ -166,15 +166,15 @@ other articles|similar articles|similar posts|in other news|other news|in case y
 weiterlesen|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr aus+|mehr von+|mehr zu+|mehr lesen
 auch interessant|auch lesenswert|das könnte sie auch interessieren|das könnte dich auch interessieren
 das könnte sie interessieren|dazu passend|passend dazu|passend zum thema|zum weiterlesen
-ähnliche artikel|ähnliche beiträge|verwandte artikel|verwandte themen|weitere artikel|weitere beiträge
-weitere themen|weitere nachrichten|weitere meldungen|weitere news|empfohlene beiträge|empfohlene artikel
+ähnliche artikel|ähnliche beiträge|verwandte artikel|verwandte themen|weitere ~ artikel|weitere ~ beiträge
+weitere ~ themen|weitere ~ nachrichten|weitere ~ meldungen|weitere news|empfohlene beiträge|empfohlene artikel
 meistgelesen|meist gelesen|meistgelesene artikel|meistkommentiert|kommentierte artikel|beliebte beiträge
 beliebte artikel|neueste beiträge|neueste artikel|aktuelle beiträge|letzte beiträge|top-artikel|empfehlungen
 siehe auch|auch auf+|das interessiert andere leser
 notas relacionadas|noticias relacionadas|artículos relacionados|relacionado|relacionados|relacionadas
 te puede interesar|le puede interesar|también te puede interesar|te recomendamos|quizás te interese
 puede interesarte|leer más|lee también|lea también|lea más|ver también|vea también|mira también
-más noticias|más leídas|lo más leído|lo más visto|otras noticias|también en+
+más ~ noticias|más leídas|lo más leído|lo más visto|otras ~ noticias|también en+
 à lire aussi|a lire aussi|lire aussi|à lire également|lire la suite|sur le même sujet|voir aussi
 articles similaires|articles liés|les plus lus|vous aimerez aussi|plus d'articles|à découvrir aussi
 dans la même rubrique|nos dernières actualités|à voir aussi
@@ -182,15 +182,28 @@ czytaj też|czytaj także|czytaj również|czytaj więcej|zobacz też|zobacz tak
 przeczytaj też|przeczytaj także|przeczytaj również|najczęściej czytane|podobne artykuły
 powiązane artykuły|dowiedz się więcej|więcej z+|czytasz właśnie
 leggi anche|leggi pure|leggi altro|potrebbe interessarti|ti potrebbe interessare|articoli correlati
-notizie correlate|correlati|più letti|vedi anche|altre notizie
+notizie correlate|correlati|più letti|vedi anche|altre ~ notizie
 leia também|leia mais|veja também|notícias relacionadas|artigos relacionados|saiba mais|mais lidas
 você também pode gostar|lees ook|lees meer|meer over+|gerelateerde artikelen|meest gelezen|bekijk ook
 läs också|läs mer|læs også|les også|les mer|čtěte také|související články|ilgili haberler
 читайте также|по теме|похожие статьи
 """
 _PHRASES = [c.strip() for line in _CUES.strip().splitlines() for c in line.split("|") if c.strip()]
-_NAMED = sorted((p[:-1] for p in _PHRASES if p.endswith("+")), key=len, reverse=True)
-_PLAIN = sorted((p for p in _PHRASES if not p.endswith("+")), key=len, reverse=True)
+
+
+def _phrase_pattern(phrase: str) -> str:
+    # "~" stands for up to two words: "weitere ~ themen" also matches "weitere aktuelle Themen".
+    parts = [r"(?:\S+\s+){0,2}" if word == "~" else re.escape(word) + r"\s+" for word in phrase.split()]
+    return "".join(parts).removesuffix(r"\s+")
+
+
+def _alternation(phrases: list[str]) -> re.Pattern[str]:
+    patterns = sorted((_phrase_pattern(p) for p in phrases), key=len, reverse=True)
+    return re.compile(rf"^(?:{'|'.join(patterns)})(?!\w)")
+
+
+_PLAIN = _alternation([p for p in _PHRASES if not p.endswith("+")])
+_NAMED = _alternation([p[:-1] for p in _PHRASES if p.endswith("+")])
 _LIST_WORDS = frozenset(
     """articles stories posts news content coverage topics reading reads links videos items pages for you
     this now on to read beiträge artikel themen nachrichten meldungen noticias artículos notas articoli
@@ -201,24 +214,25 @@ _HEADING_TRIM = " \t:>»›→|–—-•·*…."
 _COLON_CUES = frozenset("lea mira vea ver read see lesen siehe watch escucha".split())
 
 
-def _cue_prefix(low: str) -> str | None:
-    for phrase in _PLAIN + _NAMED:
-        if low.startswith(phrase) and (len(low) == len(phrase) or not low[len(phrase)].isalnum()):
-            return phrase
+def _cue_match(low: str) -> tuple[str, list[str], bool] | None:
+    """(cue phrase, words after it, whether a name may follow) for lower-case text starting with a cue."""
+    for pattern, named in ((_PLAIN, False), (_NAMED, True)):
+        found = pattern.match(low)
+        if found:
+            return found[0], low[found.end() :].split(), named
     return None
 
 
 def is_cue_heading(text: str) -> bool:
     """True for a short heading that announces teasers: "More From Naenara (En)", "Related", "Lesen Sie auch:"."""
     low = text.strip(_HEADING_TRIM).lower()
-    words = low.split()
-    if not words or len(words) > 8 or text.rstrip().endswith((".", "!", "?")) and not text.endswith("..."):
+    if not low or len(low.split()) > 8 or (text.rstrip().endswith((".", "!", "?")) and not text.endswith("...")):
         return False
-    phrase = _cue_prefix(low)
-    if phrase is None:
+    found = _cue_match(low)
+    if found is None:
         return False
-    extra = words[len(phrase.split()) :]
-    if phrase in _NAMED and phrase not in _PLAIN:
+    phrase, extra, named = found
+    if named:
         return len(extra) <= 5
     if " " not in phrase:
         # A lone word ("Related", "Recommended") is a cue only when what follows names a list.
@@ -235,7 +249,8 @@ def is_cue_line(text: str) -> bool:
     if low in _COLON_CUES:
         # "Lea:" or "Mira:" may also be a speaker in an interview, whose answers end with a full stop.
         return not tail.rstrip().endswith(".")
-    return _cue_prefix(low) == low or is_cue_heading(head)
+    found = _cue_match(low)
+    return (found is not None and not found[1]) or is_cue_heading(head)
 
 
 # --- shapes and rules ----------------------------------------------------------------------------
@@ -297,7 +312,10 @@ def _strong(shapes: Sequence[Shape], at_end: bool) -> bool:
     repeats = sum(s.repeated for s in shapes)
     if at_end:
         led_by_cue = shapes[0].cue or shapes[0].cue_line
-        return (dates >= 2 and texts >= 2) or repeats >= 4 or (led_by_cue and texts >= 1)
+        # Headlines that are links, and nothing else, closing the text: a list of other articles.
+        links = sum(s.linked and s.headline for s in shapes)
+        only_links = links >= 2 and links == texts
+        return (dates >= 2 and texts >= 2) or repeats >= 4 or (led_by_cue and texts >= 1) or only_links
     return (dates >= 3 and texts >= 3) or repeats >= 6
 
 
