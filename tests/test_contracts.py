@@ -76,7 +76,7 @@ def test_record_identity_comes_from_the_requested_url_not_the_redirect() -> None
     ],
 )
 def test_invalid_messages_say_where(mutate: object, where: str) -> None:
-    message = _fetch()
+    message: dict[str, object] = _fetch()
     mutate(message)  # type: ignore[operator]
     with pytest.raises(InvalidMessage, match=re.escape(f"at {where}:")):
         validate("fetch", message)
@@ -91,7 +91,7 @@ def test_a_record_missing_its_text_is_invalid() -> None:
 
 def test_encoder_round_trips_a_message() -> None:
     enc = SafeOrjsonEncoder()
-    message = Message(queue_name="fetch", actor_name="fetch", args=(_fetch(),), kwargs={}, options={})
+    message: Message[None] = Message(queue_name="fetch", actor_name="fetch", args=(_fetch(),), kwargs={}, options={})
     assert enc.decode(enc.encode(message.asdict())) == orjson.loads(orjson.dumps(message.asdict()))
 
 

@@ -192,8 +192,8 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.A
             _fn(rt, message)
 
         run.__name__ = stage
-        actors[stage] = dramatiq.actor(run, actor_name=stage, queue_name=stage, **options)
-    actors[POISON_ACTOR] = dramatiq.actor(poison, actor_name=POISON_ACTOR, queue_name=POISON_QUEUE, **common)
+        actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(run)
+    actors[POISON_ACTOR] = dramatiq.actor(actor_name=POISON_ACTOR, queue_name=POISON_QUEUE, **common)(poison)
 
     def send(stage: str, task: dict[str, Any]) -> None:
         actors[stage].send(task)

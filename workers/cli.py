@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import orjson
 
@@ -29,6 +29,14 @@ examples:
   ingest enqueue -f urls.txt --kind article                # send work to the workers
   ingest extract page.html --url https://news.example/a.html
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (plus where to look), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: message (see prog --help)`` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 class UsageError(Exception):
@@ -51,7 +59,7 @@ def _non_negative_float(value: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (also used by tests and the compose check)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ingest",
         description="Turn news sites into clean, structured article records.",
         epilog=_EPILOG,

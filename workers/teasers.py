@@ -19,7 +19,6 @@ every rule, so article paragraphs survive.  :func:`drop_teasers` is the entry po
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -163,7 +162,7 @@ also on+|recommended|recommended for you|recommended articles|recommended storie
 most read|most popular|most viewed|most shared|most commented|popular posts|popular articles|popular stories
 latest news|latest stories|latest articles|latest posts|top stories|trending|trending now|don't miss
 other articles|similar articles|similar posts|in other news|other news|in case you missed it
-weiterlesen|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr aus+|mehr von+|mehr zu+|mehr lesen
+weiterlesen|weiterführende links|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr aus+|mehr von+|mehr zu+|mehr lesen
 auch interessant|auch lesenswert|das könnte sie auch interessieren|das könnte dich auch interessieren
 das könnte sie interessieren|dazu passend|passend dazu|passend zum thema|zum weiterlesen
 ähnliche artikel|ähnliche beiträge|verwandte artikel|verwandte themen|weitere ~ artikel|weitere ~ beiträge
@@ -255,15 +254,17 @@ def is_cue_line(text: str) -> bool:
 
 # --- shapes and rules ----------------------------------------------------------------------------
 
+# A teaser's repeated first words (title, then excerpt) sit within a few blocks of each other;
+# text repeated from far away is more often a pull quote or a recurring step in a how-to.
+_NEAR = 3
 _CLOSING = (".", "!", "?", "…", ":", ";", '"', "”", "“", "»", "«", "'", "’", ")", "]")
 
 
 def shape_blocks(blocks: Sequence[Block]) -> list[Shape]:
     """The :class:`Shape` of every block."""
     cores = [split_date(b.text) for b in blocks]
-    counts = Counter(core for core, _ in cores if len(core.split()) >= 3)
     shapes = []
-    for block, (core, dated) in zip(blocks, cores, strict=True):
+    for index, (block, (core, dated)) in enumerate(zip(blocks, cores, strict=True)):
         date = is_date_line(block.text)
         words = len(core.split())
         shapes.append(
@@ -272,7 +273,10 @@ def shape_blocks(blocks: Sequence[Block]) -> list[Shape]:
                 date=date,
                 dated=dated and not date and 3 <= words <= 30,
                 open=not core.rstrip().endswith(_CLOSING),
-                repeated=counts[core] > 1,
+                repeated=words >= 3 and any(
+                    cores[k][0] == core for k in range(max(0, index - _NEAR), index + _NEAR + 1)
+                    if k != index and k < len(cores)
+                ),
                 cue=is_cue_heading(block.text),
                 cue_line=is_cue_line(block.text),
                 linked=block.linked,
@@ -316,7 +320,7 @@ def _strong(shapes: Sequence[Shape], at_end: bool) -> bool:
         links = sum(s.linked and s.headline for s in shapes)
         only_links = links >= 2 and links == texts
         return (dates >= 2 and texts >= 2) or repeats >= 4 or (led_by_cue and texts >= 1) or only_links
-    return (dates >= 3 and texts >= 3) or repeats >= 6
+    return dates >= 3 and texts >= 3
 
 
 def _runs(shapes: Sequence[Shape]) -> set[int]:
@@ -345,18 +349,21 @@ def _cue_sections(blocks: Sequence[Block], shapes: Sequence[Shape]) -> set[int]:
             continue
         drop.add(i)
         j = i + 1
-        # The list right after the heading is the teaser list, whatever its items look like.
-        if j < len(blocks) and blocks[j].group and blocks[j].group != blocks[i].group:
-            group = blocks[j].group
-            while j < len(blocks) and blocks[j].group == group and shapes[j].words <= 40:
-                drop.add(j)
-                j += 1
+        # A list of short items right after a heading is the teaser list, whatever the items look like.
+        group = blocks[j].group if j < len(blocks) and not blocks[i].group else 0
+        members = [k for k in range(j, len(blocks)) if blocks[k].group == group] if group else []
+        if members and all(shapes[k].words <= 30 for k in members) and members == list(range(j, j + len(members))):
+            drop.update(members)
             continue
         while j < len(shapes):
             t = shapes[j]
             nxt = shapes[j + 1] if j + 1 < len(shapes) else None
-            tied = t.date or t.dated or t.repeated or t.linked or t.cue or t.cue_line
-            if not (tied or (t.headline and nxt is not None and (nxt.date or nxt.dated))):
+            dated_next = nxt is not None and (nxt.date or nxt.dated)
+            # A lone link right after a heading may be the article's own linked headline; links
+            # count when they come in a list.
+            in_links = t.linked and ((nxt is not None and nxt.linked) or shapes[j - 1].linked)
+            tied = t.date or t.dated or t.repeated or t.cue or t.cue_line or in_links
+            if not (tied or (t.headline and dated_next)):
                 break
             drop.add(j)
             j += 1

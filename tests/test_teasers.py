@@ -1,0 +1,177 @@
+"""The teaser filter on small block lists: what it removes, and the article text it must leave alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.seedpages import seed_pages
+from workers.teasers import (
+    Block,
+    drop_teasers,
+    is_cue_heading,
+    is_cue_line,
+    is_date_line,
+    shape_blocks,
+    split_date,
+    teaser_indices,
+)
+
+SEED_DUMP = Path("/work/shared/seed/naenara-page-as-text.txt")
+
+
+def _blocks(*texts: str) -> list[Block]:
+    return [Block(text) for text in texts]
+
+
+def _texts(blocks: list[Block]) -> list[str]:
+    return [b.text for b in blocks]
+
+
+ARTICLE = (
+    "The council approved the new budget on Tuesday after a debate that lasted more than five hours.",
+    "Opposition members argued that the plan cuts too deeply into library funding and road repairs.",
+    "The mayor said the savings were needed to balance the accounts before the next election.",
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["March 17, 2026", "17.03.2026", "2026-03-17", "17 March 2026", "21/01/2025", "Mo, 17.03.2026, 14:32 Uhr",
+     "Monday, March 17, 2026", "17. März 2026", "5 de marzo de 2024", "12 stycznia 2023", "Updated: 17.03.2026",
+     "Mar 17, 2026 at 9:15 am"],
+)
+def test_date_lines_are_recognised_in_many_formats(text: str) -> None:
+    assert is_date_line(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["KCNA", "The law takes effect on 1 January 2026.", "March", "2026", "Chapter 12",
+     "Downloads: 22.273", "Call 0171 2345678 for tickets", "In 2025 the team won 3 of 4 games"],
+)
+def test_text_with_numbers_is_not_a_date_line(text: str) -> None:
+    assert not is_date_line(text)
+
+
+def test_split_date_separates_a_date_set_off_from_a_headline() -> None:
+    assert split_date("Harbour gets night ferries | 17.03.2026") == ("Harbour gets night ferries", True)
+    assert split_date("March 17, 2026 – Harbour gets night ferries") == ("Harbour gets night ferries", True)
+    sentence = "The new timetable starts on 1 May 2026 - earlier than planned."
+    assert split_date(sentence) == (sentence, False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["More From Naenara (En)", "Related", "Related articles", "Read more", "Read also:", "See also",
+     "You may also like", "Recommended for you", "Most read", "Weiterlesen", "Lesen Sie auch",
+     "Mehr zum Thema", "Das könnte Sie auch interessieren", "Notas relacionadas", "Leer más", "À lire aussi",
+     "Sur le même sujet", "Czytaj też", "Leggi anche", "Weitere aktuelle Themen aus der Arbeitswelt",
+     "More top stories »", "Lesen Sie auch die folgenden Beiträge:", "Leia também", "Lees ook"],
+)
+def test_cue_headings_in_many_languages(text: str) -> None:
+    assert is_cue_heading(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["More than a game", "Related party transactions", "Reading between the lines",
+     "Read more about it in our report on page 4.", "Weitere Informationen", "Recommended daily intake",
+     "Das Wetter am Wochenende", "The election results"],
+)
+def test_ordinary_headings_are_not_cues(text: str) -> None:
+    assert not is_cue_heading(text)
+
+
+def test_cue_lines_combine_a_cue_and_a_headline() -> None:
+    assert is_cue_line("Read more: Looted colonial art: Germany to set up new contact office")
+    assert is_cue_line("Lea también: Impiden ingreso a Nicaragua a reportero y camarógrafo")
+    assert is_cue_line("MIRA: Madre se acerca a conocer los motivos de captura de su hijo")
+    # A speaker in an interview is not a cue, even with the name "Lea" or "Mira".
+    assert not is_cue_line("Lea: Ja, das stimmt, wir haben lange darüber gesprochen.")
+    assert not is_cue_line("Note: the figures for March are provisional.")
+
+
+def test_seed_dump_keeps_the_whole_article_and_drops_every_teaser() -> None:
+    lines = [line.strip() for line in SEED_DUMP.read_text(encoding="utf-8").splitlines() if line.strip()]
+    end = lines.index("KCNA")
+    kept = _texts(drop_teasers(_blocks(*lines)))
+    assert kept == lines[: end + 1]
+
+
+def test_seed_dump_without_the_more_from_heading_still_loses_its_teasers() -> None:
+    lines = [line.strip() for line in SEED_DUMP.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines.remove("More From Naenara (En)")
+    end = lines.index("KCNA")
+    assert _texts(drop_teasers(_blocks(*lines))) == lines[: end + 1]
+
+
+def test_article_closing_with_short_lines_keeps_them() -> None:
+    teasers = ("A new bakery opened on the corner of Mill Street on Saturday morning, and by ten o’clock",
+               "Council workers began repairing the footbridge over the canal after inspectors found")
+    blocks = _blocks(*ARTICLE, "Reporting by the culture desk", "(Staff reporter)",
+                     teasers[0], "March 3, 2026", teasers[0], teasers[1], "March 2, 2026", teasers[1])
+    assert _texts(drop_teasers(blocks)) == [*ARTICLE, "Reporting by the culture desk", "(Staff reporter)"]
+
+
+def test_byline_and_one_date_at_the_end_stay() -> None:
+    blocks = _blocks(*ARTICLE, "By Jane Doe and John Roe", "17.03.2026")
+    assert drop_teasers(blocks) == blocks
+
+
+def test_timeline_of_dated_sentences_stays() -> None:
+    blocks = _blocks(*ARTICLE, "12 March 2020", "The first lockdown begins across the country.",
+                     "4 May 2020", "Shops reopen under strict rules.", "1 July 2020", "Schools return.")
+    assert drop_teasers(blocks) == blocks
+
+
+def test_cue_line_in_the_middle_goes_but_the_next_subheading_stays() -> None:
+    blocks = _blocks(ARTICLE[0], "Read more: Recognizing Germany colonial crimes: Work in progress",
+                     "Freedom fighters replace colonial leaders", ARTICLE[1], ARTICLE[2])
+    assert _texts(drop_teasers(blocks)) == [ARTICLE[0], "Freedom fighters replace colonial leaders", *ARTICLE[1:]]
+
+
+def test_cue_heading_takes_the_list_after_it_and_stops_at_prose() -> None:
+    bio = "Dr. Arne Example is a people scientist who has written about work and organisations for years."
+    blocks = [*_blocks(*ARTICLE), Block("Lesen Sie auch die folgenden Beiträge:"),
+              Block("Warum Sie diese drei HR-Prozesse digitalisieren sollten", "item", 1),
+              Block("Der Jobmarkt bleibt vital", "item", 1),
+              Block("Recruiting updaten: so geht es.", "item", 1), Block(bio)]
+    assert _texts(drop_teasers(blocks)) == [*ARTICLE, bio]
+
+
+def test_cue_heading_does_not_take_a_lone_linked_headline_followed_by_prose() -> None:
+    blocks = [Block("Weitere Artikel zum Thema", "item", 1), Block("Kommentierte Artikel", "item", 1),
+              Block("Harbour gets night ferries", "head", 2, linked=True), *_blocks(*ARTICLE)]
+    assert _texts(drop_teasers(blocks)) == ["Harbour gets night ferries", *ARTICLE]
+
+
+def test_links_closing_the_text_are_a_teaser_list() -> None:
+    links = [Block("There is an entire mod dedicated to making you feel bad about it", linked=True),
+             Block("Game finally beaten as fanatical player does everything that can be done", linked=True)]
+    assert _texts(drop_teasers([*_blocks(*ARTICLE), *links])) == list(ARTICLE)
+    # One linked line alone is not enough evidence.
+    assert _texts(drop_teasers([*_blocks(*ARTICLE), links[0]])) == [*ARTICLE, links[0].text]
+
+
+def test_repeats_far_apart_are_not_teasers() -> None:
+    step = "the dancer turns to the right and takes the partner's hand"
+    blocks = _blocks(step, *ARTICLE, step, ARTICLE[0] + " Again.", step)
+    assert drop_teasers(blocks) == blocks
+
+
+def test_shapes_describe_the_seed_teaser_unit() -> None:
+    teaser = "The election of deputies to the 15th Supreme People’s Assembly took place in the DPRK. All the"
+    shapes = shape_blocks(_blocks("KCNA", teaser, "March 17, 2026", teaser))
+    assert not shapes[0].teaserish
+    assert shapes[1].open and shapes[1].repeated and shapes[1].headline
+    assert shapes[2].date and not shapes[2].headline
+    assert teaser_indices(_blocks(*ARTICLE, "KCNA", teaser, "March 17, 2026", teaser)) == set()
+
+
+def test_seed_pages_paragraphs_survive_the_filter_alone() -> None:
+    """Recall guard: no article paragraph of any generated page is ever treated as a teaser."""
+    for page in seed_pages(count_per_style=5):
+        blocks = _blocks(page.title, *page.paragraphs)
+        assert drop_teasers(blocks) == blocks, page.style
