@@ -51,8 +51,9 @@ def _proc_cpu(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    # utime, stime, cutime, cstime: own CPU plus that of reaped children.
-    return sum(int(x) for x in fields[11:15]) / TICKS
+    # utime and stime only: children are sampled themselves while alive, and adding the parent's
+    # cutime as well would count them twice once reaped.
+    return sum(int(x) for x in fields[11:13]) / TICKS
 
 
 def _children(pid: int) -> list[int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import random
+import unicodedata
 from dataclasses import dataclass
 
 __all__ = ["STYLES", "SeedPage", "seed_pages"]
@@ -235,7 +236,8 @@ def _teaser(opening: str, rng: random.Random) -> str:
 
 
 def _slug(title: str) -> str:
-    words = "".join(ch if ch.isalnum() else " " for ch in title.lower()).split()
+    ascii_title = unicodedata.normalize("NFKD", title.lower().replace("ß", "ss")).encode("ascii", "ignore").decode()
+    words = "".join(ch if ch.isalnum() else " " for ch in ascii_title).split()
     return "-".join(words[:5])
 
 

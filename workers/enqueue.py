@@ -6,6 +6,7 @@ reported with where they came from and skipped; the good ones are always sent.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ def enqueue_urls(
     broker = make_broker(settings, redis_client=client)
     seen = RedisSeen(client, settings.namespace)
     report = EnqueueReport(crawl_id=crawl_id or new_crawl_id())
+    run = uuid.uuid4().hex[:12]
     try:
         for where, raw in lines:
             raw = raw.strip()
@@ -65,7 +67,9 @@ def enqueue_urls(
                 report.rejected.append((where, raw, str(exc)))
                 continue
             uid = url_id(url)
-            if not seen.claim(report.crawl_id, [uid], owner="enqueue")[0]:
+            # One owner per line: a URL repeated in the input, or sent by an earlier run into the
+            # same crawl, is a duplicate, not "ours again".
+            if not seen.claim(report.crawl_id, [uid], owner=f"enqueue:{run}:{where}")[0]:
                 report.duplicates += 1
                 continue
             task = fetch_task(

@@ -113,6 +113,9 @@ def _blocks(body: _Element, link_texts: frozenset[str] = frozenset()) -> list[Bl
         if elem.tag in ("list", "table"):
             groups += 1
             group = groups
+        elif elem.tag == "cell":
+            # A cell holding paragraphs is page layout, not data: its paragraphs stand on their own.
+            group = 0
         pending: list[str] = [elem.text or ""]
         for child in elem:
             if child.tag in _BLOCKS:

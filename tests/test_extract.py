@@ -1,0 +1,257 @@
+"""extract_article: the record's shape, seed-shaped pages, metadata, charsets, hostile input, real pages."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import json
+import random
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trafilatura
+
+from tests.seedpages import STYLES, SeedPage, seed_pages
+from workers.extract import EXTRACTOR, extract_article
+from workers.urls import InvalidURL, normalize_url, url_id
+
+CORPUS = Path("/work/shared/corpus/trafilatura-eval")
+RECORD_KEYS = {
+    "id", "url", "canonical_url", "host", "title", "authors", "published", "language", "sitename",
+    "description", "text", "word_count", "content_sha256", "extractor",
+}
+PAGES = seed_pages(count_per_style=2)
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _extract(page: SeedPage) -> dict[str, Any]:
+    return extract_article(page.html.encode("utf-8"), f"https://news.example.org{page.path}")
+
+
+# --- seed-shaped pages ---------------------------------------------------------------------------
+
+
+def test_generator_covers_every_style_with_distinct_pages() -> None:
+    assert {p.style for p in PAGES} == set(STYLES) and len(STYLES) >= 3
+    assert len({p.html for p in PAGES}) == len(PAGES)
+    marked = seed_pages(marker="copy-7")
+    assert all("copy-7" in p.title and "copy-7" in p.paragraphs[0] for p in marked)
+    for page in PAGES:
+        assert page.path.startswith("/") and page.path.endswith(".html")
+        assert len(page.teasers) >= 6 and all(t not in p for t in page.teasers for p in page.paragraphs)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.style}-{p.title[:12]}")
+def test_seed_page_text_is_the_whole_article_and_no_teaser(page: SeedPage) -> None:
+    text = _extract(page)["text"]
+    paragraphs = text.split("\n\n")
+    positions = [paragraphs.index(p) for p in page.paragraphs]  # each one a paragraph of its own
+    assert positions == sorted(positions)
+    assert text.endswith(page.paragraphs[-1])
+    flat = _collapse(text)
+    assert not [t for t in page.teasers if _collapse(t) in flat]
+    assert "More From" not in text and "More Articles" not in text
+
+
+def test_plain_trafilatura_leaks_teasers_on_flat_pages() -> None:
+    """The fixture is hard: trafilatura alone keeps the teasers when they are sibling paragraphs."""
+    for page in (p for p in PAGES if p.style in ("flat", "flat_nocue")):
+        plain = _collapse(trafilatura.extract(page.html.encode("utf-8")) or "")
+        leaked = [t for t in page.teasers if _collapse(t) in plain]
+        assert len(leaked) >= len(page.teasers) // 2, page.style
+
+
+# --- the record ----------------------------------------------------------------------------------
+
+
+def test_record_has_exactly_the_contract_fields() -> None:
+    page = next(p for p in PAGES if p.style == "flat")
+    raw_url = f"HTTPS://News.Example.org{page.path}?utm_source=feed#comments"
+    record = extract_article(page.html.encode("utf-8"), raw_url)
+    assert set(record) == RECORD_KEYS
+    assert record["url"] == normalize_url(raw_url) == f"https://news.example.org{page.path}"
+    assert record["id"] == url_id(record["url"]) and len(record["id"]) == 32
+    assert record["host"] == "news.example.org"
+    assert record["content_sha256"] == hashlib.sha256(record["text"].encode("utf-8")).hexdigest()
+    assert record["word_count"] == len(record["text"].split()) > 100
+    assert record["extractor"] == EXTRACTOR and record["extractor"]["name"] == "ingest-extract"
+    assert record["extractor"]["version"].endswith(f"+trafilatura-{trafilatura.__version__}")
+    assert "\n\n\n" not in record["text"] and record["text"] == record["text"].strip()
+
+
+def test_str_and_bytes_give_the_same_record() -> None:
+    page = PAGES[0]
+    url = f"https://news.example.org{page.path}"
+    assert extract_article(page.html, url) == extract_article(page.html.encode("utf-8"), url)
+
+
+def test_an_invalid_url_is_refused() -> None:
+    with pytest.raises(InvalidURL):
+        extract_article(PAGES[0].html, "ftp://example.org/a")
+
+
+METADATA_PAGE = """<!DOCTYPE html><html lang="de-AT"><head><meta charset="utf-8">
+<title>Hafen bekommt Nachtfähren | Hafenblatt</title>
+<meta name="description" content="Zwei zusätzliche Fähren fahren ab Mai nachts zu den Inseln.">
+<meta property="og:site_name" content="Hafenblatt">
+<link rel="canonical" href="/lokales/2025/hafen-nachtfaehren.html?utm_source=feed">
+<script type="application/ld+json">{ld}</script></head>
+<body><header><nav><a href="/">Start</a> <a href="/lokales/">Lokales</a></nav></header>
+<article><h1>Hafen bekommt Nachtfähren</h1>
+<p>Die Hafenbehörde setzt ab Mai zwei zusätzliche Fähren in der Nacht ein, wie ihr Direktor am Dienstag sagte.</p>
+<p>Die Fahrten um 22.15 Uhr und 23.40 Uhr sind für Schichtarbeiter des Containerterminals gedacht.</p>
+<p>Die Fahrpreise bleiben gleich. Die Behörde rechnet mit Kosten von 1,2 Millionen Euro im Jahr.</p>
+</article><footer>© Hafenblatt</footer></body></html>"""
+LD = {
+    "@context": "https://schema.org", "@type": "NewsArticle", "headline": "Hafen bekommt Nachtfähren",
+    "datePublished": "2025-01-21T08:30:00+01:00",
+    "author": [{"@type": "Person", "name": "Anna Beispiel"}, {"@type": "Person", "name": "Jonas Muster"}],
+    "publisher": {"@type": "Organization", "name": "Hafenblatt"},
+}
+
+
+def test_metadata_from_json_ld_and_meta_tags() -> None:
+    html = METADATA_PAGE.replace("{ld}", json.dumps(LD))
+    record = extract_article(html.encode("utf-8"), "https://www.hafenblatt.example/lokales/2025/x.html")
+    assert record["title"] == "Hafen bekommt Nachtfähren"
+    assert record["authors"] == ["Anna Beispiel", "Jonas Muster"]
+    assert record["published"] == "2025-01-21T08:30:00+01:00"
+    assert record["language"] == "de"
+    assert record["canonical_url"] == "https://www.hafenblatt.example/lokales/2025/hafen-nachtfaehren.html"
+    assert record["sitename"] == "Hafenblatt"
+    assert record["description"] == "Zwei zusätzliche Fähren fahren ab Mai nachts zu den Inseln."
+    assert record["text"].endswith("Die Behörde rechnet mit Kosten von 1,2 Millionen Euro im Jahr.")
+
+
+def test_missing_metadata_is_none_not_empty() -> None:
+    html = "<html><body><div>" + "<p>Ein Absatz mit genug Worten, damit er als Text gilt, Nummer %d.</p>" * 6
+    record = extract_article((html % tuple(range(6)) + "</div></body></html>").encode(), "https://a.example/x")
+    assert record["authors"] == []
+    for key in ("canonical_url", "published", "language", "description"):
+        assert record[key] is None, key
+
+
+# --- charsets and hostile input ------------------------------------------------------------------
+
+RUSSIAN = ("Городской совет утвердил новый бюджет во вторник после дебатов, которые длились более пяти часов. "
+           "Оппозиция заявила, что план слишком сильно сокращает расходы на библиотеки и ремонт дорог.")
+
+
+def _page(body: str, head: str = "") -> str:
+    paragraphs = "".join(f"<p>{body} ({n})</p>" for n in range(4))
+    return f"<html><head>{head}</head><body><article>{paragraphs}</article></body></html>"
+
+
+def test_windows_1251_page_with_meta_charset() -> None:
+    raw = _page(RUSSIAN, '<meta charset="windows-1251">').encode("cp1251")
+    assert RUSSIAN in extract_article(raw, "https://ru.example/a")["text"]
+
+
+def test_windows_1251_page_with_only_the_http_charset() -> None:
+    raw = _page(RUSSIAN).encode("cp1251")
+    assert RUSSIAN in extract_article(raw, "https://ru.example/a", encoding="windows-1251")["text"]
+
+
+def test_http_charset_wins_over_a_wrong_meta_charset() -> None:
+    raw = _page(RUSSIAN, '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">').encode("cp1251")
+    assert RUSSIAN in extract_article(raw, "https://ru.example/a", encoding="cp1251")["text"]
+
+
+def test_latin1_label_decodes_as_windows_1252_and_utf16_bom_is_honoured() -> None:
+    sentence = "Der Preis steigt auf 5 € – sagt „die Behörde“ am Mittwoch in einer längeren Erklärung."
+    raw = _page(sentence, '<meta charset="iso-8859-1">').encode("cp1252")
+    assert sentence in extract_article(raw, "https://de.example/a")["text"]
+    raw16 = codecs.BOM_UTF16_LE + _page(sentence).encode("utf-16-le")
+    assert sentence in extract_article(raw16, "https://de.example/a")["text"]
+
+
+def test_mislabelled_utf8_is_read_as_utf8() -> None:
+    raw = _page(RUSSIAN, '<meta charset="windows-1252">').encode("utf-8")
+    assert RUSSIAN in extract_article(raw, "https://ru.example/a", encoding="iso-8859-1")["text"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"   \n ", b"\x00" * 100, bytes(range(256)) * 40, random.Random(7).randbytes(50_000),
+     b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >>", b"<html></html>",
+     b"<html><body><p>" + b"<div>" * 5000 + b"deep</p></body></html>", "<p>bare ünïcödé</p>".encode()],
+    ids=["empty", "blank", "nul", "bytes", "random", "pdf", "empty-html", "deep", "fragment"],
+)
+def test_hostile_input_gives_an_empty_or_small_record_not_an_exception(raw: bytes) -> None:
+    record = extract_article(raw, "https://bad.example/x")
+    assert set(record) == RECORD_KEYS
+    assert record["word_count"] == len(record["text"].split())
+    if not record["text"]:
+        assert record["word_count"] == 0
+        assert record["content_sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_five_megabyte_page_is_extracted() -> None:
+    paragraphs = "".join(f"<p>Paragraph {i}: the harbour authority will run more ferries, said official {i}.</p>"
+                         for i in range(40))
+    script = "<script>window.__STATE__=" + ('{"k":"' + "x" * 1000 + '"},') * 4800 + "0;</script>"
+    nav = "".join(f'<li><a href="/s/{i}">Section {i}</a></li>' for i in range(2000))
+    page = f"<html><head>{script}</head><body><ul>{nav}</ul><article>{paragraphs}</article></body></html>"
+    raw = page.encode()
+    assert len(raw) > 4_900_000
+    text = extract_article(raw, "https://big.example/x")["text"]
+    assert text.startswith("Paragraph 0:") and text.endswith("said official 39.")
+
+
+# --- real pages ----------------------------------------------------------------------------------
+
+
+@cache
+def _corpus() -> dict[str, dict[str, Any]]:
+    meta = json.loads((CORPUS / "annotations.json").read_text(encoding="utf-8"))
+    return {entry["local_file"]: entry for entry in meta["pages"]}
+
+
+def _corpus_page(name: str) -> tuple[bytes, str, dict[str, Any]]:
+    entry = _corpus()[name]
+    raw = gzip.decompress((CORPUS / "html" / name).read_bytes())
+    try:
+        url = normalize_url(entry["url"])
+    except InvalidURL:  # a few entries carry labels instead of URLs
+        url = f"https://corpus.invalid/{name}"
+    return raw, url, entry
+
+
+@pytest.mark.parametrize(
+    ("name", "teaser"),
+    [
+        ("dw.com.colonial.html.gz", "Read more: Recognizing Germany colonial crimes"),
+        ("100noticias.com-millones.html.gz", "Lea también: Impiden ingreso a Nicaragua"),
+        ("hrjournal.de.trends.html.gz", "Lesen Sie auch die folgenden Beiträge:"),
+        ("Unijne_fundusze_coraz_bli_ej._Sejm_zag_osowa__za__-_Polityka_-_rp.pl.html.gz", None),  # windows-1250
+        ("proplanta.de.erloesobergrenze.html.gz", "Weitere Artikel zum Thema"),  # iso-8859-1
+        ("Osthessen-news.de-Buergermeisterwahl.html.gz", None),  # UTF-8 with a BOM
+    ],
+)
+def test_real_pages_keep_their_snippets_and_lose_their_teasers(name: str, teaser: str | None) -> None:
+    raw, url, entry = _corpus_page(name)
+    text = _collapse(extract_article(raw, url)["text"])
+    assert [s for s in entry["with"] if _collapse(s) not in text] == []
+    if teaser is not None:
+        assert teaser in entry["without"] or any(w.startswith(teaser) for w in entry["without"])
+        assert teaser not in text
+
+
+def test_recall_on_forty_real_pages_is_not_below_trafilatura_defaults() -> None:
+    ours = plain = total = 0
+    for name in sorted(_corpus())[:40]:
+        raw, url, entry = _corpus_page(name)
+        mine = _collapse(extract_article(raw, url)["text"])
+        theirs = _collapse(trafilatura.extract(raw) or "")
+        for snippet in map(_collapse, entry["with"]):
+            total += 1
+            ours += snippet in mine
+            plain += snippet in theirs
+    assert total > 80
+    assert ours >= plain
