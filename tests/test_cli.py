@@ -62,8 +62,9 @@ def test_enqueue_sends_valid_urls_and_reports_bad_lines_with_their_origin(
 
 
 def test_enqueue_without_input_is_a_usage_error(redis_server: RedisServer) -> None:
-    done = subprocess.run([sys.executable, "-m", "workers.cli", "enqueue"], env=_env(INGEST_BROKER_URL=redis_server.url),
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "workers.cli", "enqueue"],
+                          env=_env(INGEST_BROKER_URL=redis_server.url), cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 2 and "give URLs" in done.stderr
 
 
