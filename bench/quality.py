@@ -23,8 +23,8 @@ import trafilatura
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.extract import extract_article  # noqa: E402
-from workers.urls import InvalidURL, normalize_url  # noqa: E402
+from workers.extract import extract_article
+from workers.urls import InvalidURL, normalize_url
 
 CORPUS = Path("/work/shared/corpus/trafilatura-eval")
 

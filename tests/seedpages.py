@@ -164,8 +164,7 @@ _ARTICLES = (
             "The scans can be searched by word from the library’s reading room and, for issues older than "
             "a hundred years, from home.",
             "Volunteers did much of the work, turning pages for the overhead scanner two mornings a week.",
-            "“Families come in looking for one wedding notice and stay for the whole afternoon,” a "
-            "librarian said.",
+            "“Families come in looking for one wedding notice and stay for the whole afternoon,” a librarian said.",
             "The library now wants to add the smaller parish newsletters, most of which survive only as "
             "single copies in private hands.",
             "Reporting by the culture desk",
@@ -210,13 +209,32 @@ _OPENINGS = (
     "first warm nights of March.",
 )
 
-_DATE_FORMATS = ("{month} {day}, {year}", "{day:02d}.{mon:02d}.{year}", "{year}-{mon:02d}-{day:02d}",
-                 "{day} {month} {year}", "{day:02d}/{mon:02d}/{year}")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_DATE_FORMATS = (
+    "{month} {day}, {year}",
+    "{day:02d}.{mon:02d}.{year}",
+    "{year}-{mon:02d}-{day:02d}",
+    "{day} {month} {year}",
+    "{day:02d}/{mon:02d}/{year}",
+)
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
-_COOKIE = ("This website uses cookies to improve your experience. By continuing to browse the site you "
-           "agree to our use of cookies.")
+_COOKIE = (
+    "This website uses cookies to improve your experience. By continuing to browse the site you "
+    "agree to our use of cookies."
+)
 _NAV = ("Home", "Politics", "Economy", "Culture", "Science", "Sports", "Contact")
 
 
@@ -278,11 +296,11 @@ def _paras(paragraphs: tuple[str, ...], tag: str = "p") -> str:
     return "".join(f"<{tag}>{_e(p)}</{tag}>" for p in paragraphs)
 
 
-def _semantic(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
-              items: list[tuple[str, str, str]]) -> str:
+def _semantic(
+    art: _Article, title: str, dateline: str, paras: tuple[str, ...], items: list[tuple[str, str, str]]
+) -> str:
     lis = "".join(
-        f'<li><a href="{href}"><h3>{_e(t)}</h3></a><time>{_e(d)}</time><p>{_e(t)}</p></li>'
-        for t, d, href in items
+        f'<li><a href="{href}"><h3>{_e(t)}</h3></a><time>{_e(d)}</time><p>{_e(t)}</p></li>' for t, d, href in items
     )
     return (
         f'<main><article><header><h1>{_e(title)}</h1><p class="byline">{_e(dateline)}</p></header>'
@@ -291,8 +309,9 @@ def _semantic(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
     )
 
 
-def _divsoup(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
-             items: list[tuple[str, str, str]]) -> str:
+def _divsoup(
+    art: _Article, title: str, dateline: str, paras: tuple[str, ...], items: list[tuple[str, str, str]]
+) -> str:
     cards = "".join(
         f'<div class="card"><a href="{href}"><span class="t">{_e(t)}</span></a>'
         f'<div class="d">{_e(d)}</div><div class="ex">{_e(t)}</div></div>'
@@ -305,13 +324,19 @@ def _divsoup(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
     )
 
 
-def _flat(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
-          items: list[tuple[str, str, str]], rng: random.Random, cue: bool) -> str:
+def _flat(
+    art: _Article,
+    title: str,
+    dateline: str,
+    paras: tuple[str, ...],
+    items: list[tuple[str, str, str]],
+    rng: random.Random,
+    cue: bool,
+) -> str:
     as_links = rng.random() < 0.5
     parts = [f"<h1>{_e(title)}</h1>", f'<p class="meta">{_e(dateline)}</p>', _paras(paras)]
     if cue:
-        parts.append(f"<h3>{_e(art.cue)}</h3>" if rng.random() < 0.5
-                     else f"<p><strong>{_e(art.cue)}</strong></p>")
+        parts.append(f"<h3>{_e(art.cue)}</h3>" if rng.random() < 0.5 else f"<p><strong>{_e(art.cue)}</strong></p>")
     for t, d, href in items:
         first = f'<a href="{href}">{_e(t)}</a>' if as_links else _e(t)
         parts.append(f"<p>{first}</p><p>{_e(d)}</p><p>{_e(t)}</p>")
@@ -319,8 +344,7 @@ def _flat(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
     return f'<div class="content">{"".join(parts)}</div>'
 
 
-def _table(art: _Article, title: str, dateline: str, paras: tuple[str, ...],
-           items: list[tuple[str, str, str]]) -> str:
+def _table(art: _Article, title: str, dateline: str, paras: tuple[str, ...], items: list[tuple[str, str, str]]) -> str:
     rows = "".join(
         f'<tr><td><a href="{href}">{_e(t)}</a></td><td>{_e(d)}</td></tr><tr><td colspan="2">{_e(t)}</td></tr>'
         for t, d, href in items

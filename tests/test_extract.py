@@ -20,8 +20,20 @@ from workers.urls import InvalidURL, normalize_url, url_id
 
 CORPUS = Path("/work/shared/corpus/trafilatura-eval")
 RECORD_KEYS = {
-    "id", "url", "canonical_url", "host", "title", "authors", "published", "language", "sitename",
-    "description", "text", "word_count", "content_sha256", "extractor",
+    "id",
+    "url",
+    "canonical_url",
+    "host",
+    "title",
+    "authors",
+    "published",
+    "language",
+    "sitename",
+    "description",
+    "text",
+    "word_count",
+    "content_sha256",
+    "extractor",
 }
 PAGES = seed_pages(count_per_style=2)
 
@@ -109,7 +121,9 @@ METADATA_PAGE = """<!DOCTYPE html><html lang="de-AT"><head><meta charset="utf-8"
 <p>Die Fahrpreise bleiben gleich. Die Behörde rechnet mit Kosten von 1,2 Millionen Euro im Jahr.</p>
 </article><footer>© Hafenblatt</footer></body></html>"""
 LD = {
-    "@context": "https://schema.org", "@type": "NewsArticle", "headline": "Hafen bekommt Nachtfähren",
+    "@context": "https://schema.org",
+    "@type": "NewsArticle",
+    "headline": "Hafen bekommt Nachtfähren",
     "datePublished": "2025-01-21T08:30:00+01:00",
     "author": [{"@type": "Person", "name": "Anna Beispiel"}, {"@type": "Person", "name": "Jonas Muster"}],
     "publisher": {"@type": "Organization", "name": "Hafenblatt"},
@@ -139,8 +153,10 @@ def test_missing_metadata_is_none_not_empty() -> None:
 
 # --- charsets and hostile input ------------------------------------------------------------------
 
-RUSSIAN = ("Городской совет утвердил новый бюджет во вторник после дебатов, которые длились более пяти часов. "
-           "Оппозиция заявила, что план слишком сильно сокращает расходы на библиотеки и ремонт дорог.")
+RUSSIAN = (
+    "Городской совет утвердил новый бюджет во вторник после дебатов, которые длились более пяти часов. "
+    "Оппозиция заявила, что план слишком сильно сокращает расходы на библиотеки и ремонт дорог."
+)
 
 
 def _page(body: str, head: str = "") -> str:
@@ -178,9 +194,17 @@ def test_mislabelled_utf8_is_read_as_utf8() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"   \n ", b"\x00" * 100, bytes(range(256)) * 40, random.Random(7).randbytes(50_000),
-     b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >>", b"<html></html>",
-     b"<html><body><p>" + b"<div>" * 5000 + b"deep</p></body></html>", "<p>bare ünïcödé</p>".encode()],
+    [
+        b"",
+        b"   \n ",
+        b"\x00" * 100,
+        bytes(range(256)) * 40,
+        random.Random(7).randbytes(50_000),
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >>",
+        b"<html></html>",
+        b"<html><body><p>" + b"<div>" * 5000 + b"deep</p></body></html>",
+        "<p>bare ünïcödé</p>".encode(),
+    ],
     ids=["empty", "blank", "nul", "bytes", "random", "pdf", "empty-html", "deep", "fragment"],
 )
 def test_hostile_input_gives_an_empty_or_small_record_not_an_exception(raw: bytes) -> None:
@@ -193,8 +217,9 @@ def test_hostile_input_gives_an_empty_or_small_record_not_an_exception(raw: byte
 
 
 def test_five_megabyte_page_is_extracted() -> None:
-    paragraphs = "".join(f"<p>Paragraph {i}: the harbour authority will run more ferries, said official {i}.</p>"
-                         for i in range(40))
+    paragraphs = "".join(
+        f"<p>Paragraph {i}: the harbour authority will run more ferries, said official {i}.</p>" for i in range(40)
+    )
     script = "<script>window.__STATE__=" + ('{"k":"' + "x" * 1000 + '"},') * 4800 + "0;</script>"
     nav = "".join(f'<li><a href="/s/{i}">Section {i}</a></li>' for i in range(2000))
     page = f"<html><head>{script}</head><body><ul>{nav}</ul><article>{paragraphs}</article></body></html>"

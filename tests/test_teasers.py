@@ -38,9 +38,20 @@ ARTICLE = (
 
 @pytest.mark.parametrize(
     "text",
-    ["March 17, 2026", "17.03.2026", "2026-03-17", "17 March 2026", "21/01/2025", "Mo, 17.03.2026, 14:32 Uhr",
-     "Monday, March 17, 2026", "17. März 2026", "5 de marzo de 2024", "12 stycznia 2023", "Updated: 17.03.2026",
-     "Mar 17, 2026 at 9:15 am"],
+    [
+        "March 17, 2026",
+        "17.03.2026",
+        "2026-03-17",
+        "17 March 2026",
+        "21/01/2025",
+        "Mo, 17.03.2026, 14:32 Uhr",
+        "Monday, March 17, 2026",
+        "17. März 2026",
+        "5 de marzo de 2024",
+        "12 stycznia 2023",
+        "Updated: 17.03.2026",
+        "Mar 17, 2026 at 9:15 am",
+    ],
 )
 def test_date_lines_are_recognised_in_many_formats(text: str) -> None:
     assert is_date_line(text)
@@ -48,8 +59,16 @@ def test_date_lines_are_recognised_in_many_formats(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["KCNA", "The law takes effect on 1 January 2026.", "March", "2026", "Chapter 12",
-     "Downloads: 22.273", "Call 0171 2345678 for tickets", "In 2025 the team won 3 of 4 games"],
+    [
+        "KCNA",
+        "The law takes effect on 1 January 2026.",
+        "March",
+        "2026",
+        "Chapter 12",
+        "Downloads: 22.273",
+        "Call 0171 2345678 for tickets",
+        "In 2025 the team won 3 of 4 games",
+    ],
 )
 def test_text_with_numbers_is_not_a_date_line(text: str) -> None:
     assert not is_date_line(text)
@@ -64,11 +83,32 @@ def test_split_date_separates_a_date_set_off_from_a_headline() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["More From Naenara (En)", "Related", "Related articles", "Read more", "Read also:", "See also",
-     "You may also like", "Recommended for you", "Most read", "Weiterlesen", "Lesen Sie auch",
-     "Mehr zum Thema", "Das könnte Sie auch interessieren", "Notas relacionadas", "Leer más", "À lire aussi",
-     "Sur le même sujet", "Czytaj też", "Leggi anche", "Weitere aktuelle Themen aus der Arbeitswelt",
-     "More top stories »", "Lesen Sie auch die folgenden Beiträge:", "Leia também", "Lees ook"],
+    [
+        "More From Naenara (En)",
+        "Related",
+        "Related articles",
+        "Read more",
+        "Read also:",
+        "See also",
+        "You may also like",
+        "Recommended for you",
+        "Most read",
+        "Weiterlesen",
+        "Lesen Sie auch",
+        "Mehr zum Thema",
+        "Das könnte Sie auch interessieren",
+        "Notas relacionadas",
+        "Leer más",
+        "À lire aussi",
+        "Sur le même sujet",
+        "Czytaj też",
+        "Leggi anche",
+        "Weitere aktuelle Themen aus der Arbeitswelt",
+        "More top stories »",
+        "Lesen Sie auch die folgenden Beiträge:",
+        "Leia também",
+        "Lees ook",
+    ],
 )
 def test_cue_headings_in_many_languages(text: str) -> None:
     assert is_cue_heading(text)
@@ -76,9 +116,16 @@ def test_cue_headings_in_many_languages(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["More than a game", "Related party transactions", "Reading between the lines",
-     "Read more about it in our report on page 4.", "Weitere Informationen", "Recommended daily intake",
-     "Das Wetter am Wochenende", "The election results"],
+    [
+        "More than a game",
+        "Related party transactions",
+        "Reading between the lines",
+        "Read more about it in our report on page 4.",
+        "Weitere Informationen",
+        "Recommended daily intake",
+        "Das Wetter am Wochenende",
+        "The election results",
+    ],
 )
 def test_ordinary_headings_are_not_cues(text: str) -> None:
     assert not is_cue_heading(text)
@@ -108,10 +155,21 @@ def test_seed_dump_without_the_more_from_heading_still_loses_its_teasers() -> No
 
 
 def test_article_closing_with_short_lines_keeps_them() -> None:
-    teasers = ("A new bakery opened on the corner of Mill Street on Saturday morning, and by ten o’clock",
-               "Council workers began repairing the footbridge over the canal after inspectors found")
-    blocks = _blocks(*ARTICLE, "Reporting by the culture desk", "(Staff reporter)",
-                     teasers[0], "March 3, 2026", teasers[0], teasers[1], "March 2, 2026", teasers[1])
+    teasers = (
+        "A new bakery opened on the corner of Mill Street on Saturday morning, and by ten o’clock",
+        "Council workers began repairing the footbridge over the canal after inspectors found",
+    )
+    blocks = _blocks(
+        *ARTICLE,
+        "Reporting by the culture desk",
+        "(Staff reporter)",
+        teasers[0],
+        "March 3, 2026",
+        teasers[0],
+        teasers[1],
+        "March 2, 2026",
+        teasers[1],
+    )
     assert _texts(drop_teasers(blocks)) == [*ARTICLE, "Reporting by the culture desk", "(Staff reporter)"]
 
 
@@ -121,35 +179,57 @@ def test_byline_and_one_date_at_the_end_stay() -> None:
 
 
 def test_timeline_of_dated_sentences_stays() -> None:
-    blocks = _blocks(*ARTICLE, "12 March 2020", "The first lockdown begins across the country.",
-                     "4 May 2020", "Shops reopen under strict rules.", "1 July 2020", "Schools return.")
+    blocks = _blocks(
+        *ARTICLE,
+        "12 March 2020",
+        "The first lockdown begins across the country.",
+        "4 May 2020",
+        "Shops reopen under strict rules.",
+        "1 July 2020",
+        "Schools return.",
+    )
     assert drop_teasers(blocks) == blocks
 
 
 def test_cue_line_in_the_middle_goes_but_the_next_subheading_stays() -> None:
-    blocks = _blocks(ARTICLE[0], "Read more: Recognizing Germany colonial crimes: Work in progress",
-                     "Freedom fighters replace colonial leaders", ARTICLE[1], ARTICLE[2])
+    blocks = _blocks(
+        ARTICLE[0],
+        "Read more: Recognizing Germany colonial crimes: Work in progress",
+        "Freedom fighters replace colonial leaders",
+        ARTICLE[1],
+        ARTICLE[2],
+    )
     assert _texts(drop_teasers(blocks)) == [ARTICLE[0], "Freedom fighters replace colonial leaders", *ARTICLE[1:]]
 
 
 def test_cue_heading_takes_the_list_after_it_and_stops_at_prose() -> None:
     bio = "Dr. Arne Example is a people scientist who has written about work and organisations for years."
-    blocks = [*_blocks(*ARTICLE), Block("Lesen Sie auch die folgenden Beiträge:"),
-              Block("Warum Sie diese drei HR-Prozesse digitalisieren sollten", "item", 1),
-              Block("Der Jobmarkt bleibt vital", "item", 1),
-              Block("Recruiting updaten: so geht es.", "item", 1), Block(bio)]
+    blocks = [
+        *_blocks(*ARTICLE),
+        Block("Lesen Sie auch die folgenden Beiträge:"),
+        Block("Warum Sie diese drei HR-Prozesse digitalisieren sollten", "item", 1),
+        Block("Der Jobmarkt bleibt vital", "item", 1),
+        Block("Recruiting updaten: so geht es.", "item", 1),
+        Block(bio),
+    ]
     assert _texts(drop_teasers(blocks)) == [*ARTICLE, bio]
 
 
 def test_cue_heading_does_not_take_a_lone_linked_headline_followed_by_prose() -> None:
-    blocks = [Block("Weitere Artikel zum Thema", "item", 1), Block("Kommentierte Artikel", "item", 1),
-              Block("Harbour gets night ferries", "head", 2, linked=True), *_blocks(*ARTICLE)]
+    blocks = [
+        Block("Weitere Artikel zum Thema", "item", 1),
+        Block("Kommentierte Artikel", "item", 1),
+        Block("Harbour gets night ferries", "head", 2, linked=True),
+        *_blocks(*ARTICLE),
+    ]
     assert _texts(drop_teasers(blocks)) == ["Harbour gets night ferries", *ARTICLE]
 
 
 def test_links_closing_the_text_are_a_teaser_list() -> None:
-    links = [Block("There is an entire mod dedicated to making you feel bad about it", linked=True),
-             Block("Game finally beaten as fanatical player does everything that can be done", linked=True)]
+    links = [
+        Block("There is an entire mod dedicated to making you feel bad about it", linked=True),
+        Block("Game finally beaten as fanatical player does everything that can be done", linked=True),
+    ]
     assert _texts(drop_teasers([*_blocks(*ARTICLE), *links])) == list(ARTICLE)
     # One linked line alone is not enough evidence.
     assert _texts(drop_teasers([*_blocks(*ARTICLE), links[0]])) == [*ARTICLE, links[0].text]

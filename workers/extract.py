@@ -98,8 +98,14 @@ def _blocks(body: _Element, link_texts: frozenset[str] = frozenset()) -> list[Bl
     groups = 0
 
     def add(text: str, tag: str, group: int) -> None:
-        if text:
-            out.append(Block(text, tag, group, " ".join(text.split()) in link_texts))
+        nonlocal groups
+        lines = text.split("\n") if text else []
+        if len(lines) > 1 and not group:
+            # Lines of one paragraph (<br>) are judged one by one but stay together when rendered.
+            groups += 1
+            group = groups
+        for line in lines:
+            out.append(Block(line, tag, group, line in link_texts))
 
     def walk(elem: _Element, group: int) -> None:
         nonlocal groups
@@ -145,7 +151,7 @@ def _render(blocks: list[Block]) -> str:
 def _main_blocks(tree: _Element, url: str) -> list[Block]:
     try:
         document = trafilatura.bare_extraction(tree, url=url, output_format="xml", **_OPTIONS)
-    except Exception:  # noqa: BLE001 - a parser bug on one hostile page must not kill the worker
+    except Exception:  # a parser bug on one hostile page must not kill the worker
         return []
     if document is None or isinstance(document, dict):
         return []

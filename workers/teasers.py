@@ -22,8 +22,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Block", "Shape", "drop_teasers", "is_cue_heading", "is_cue_line", "is_date_line",
-           "shape_blocks", "split_date", "teaser_indices"]
+__all__ = [
+    "Block",
+    "Shape",
+    "drop_teasers",
+    "is_cue_heading",
+    "is_cue_line",
+    "is_date_line",
+    "shape_blocks",
+    "split_date",
+    "teaser_indices",
+]
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,12 @@ class Shape:
 
 # --- dates ---------------------------------------------------------------------------------------
 
-_MONTHS = frozenset(
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_MONTHS = _words(
     """
     january february march april may june july august september october november december
     jan feb mar apr jun jul aug sep sept oct nov dec
@@ -81,9 +95,9 @@ _MONTHS = frozenset(
     styczeń luty marzec kwiecień czerwiec lipiec sierpień wrzesień październik listopad grudzień
     januari februari maart mei augustus
     января февраля марта апреля мая июня июля августа сентября октября ноября декабря
-    """.split()
+    """
 )
-_WEEKDAYS = frozenset(
+_WEEKDAYS = _words(
     """
     monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun
     montag dienstag mittwoch donnerstag freitag samstag sonntag mo di mi do fr sa so
@@ -91,15 +105,15 @@ _WEEKDAYS = frozenset(
     lunes martes miércoles jueves viernes sábado domingo
     lunedì martedì mercoledì giovedì venerdì sabato domenica
     poniedziałek wtorek środa czwartek piątek sobota niedziela
-    """.split()
+    """
 )
 # Words allowed around a date in a date-only line: labels, prepositions, "Uhr", am/pm.
-_DATE_FILLER = frozenset(
+_DATE_FILLER = _words(
     """
     am pm uhr h um at on the of de del le el il den der vom by
     date datum fecha data published updated posted veröffentlicht aktualisiert publié publicado
     pubblicato opublikowano stand
-    """.split()
+    """
 )
 _NUMERIC_DATE = re.compile(r"\b(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
@@ -162,7 +176,8 @@ also on+|recommended|recommended for you|recommended articles|recommended storie
 most read|most popular|most viewed|most shared|most commented|popular posts|popular articles|popular stories
 latest news|latest stories|latest articles|latest posts|top stories|trending|trending now|don't miss
 other articles|similar articles|similar posts|in other news|other news|in case you missed it
-weiterlesen|weiterführende links|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr aus+|mehr von+|mehr zu+|mehr lesen
+weiterlesen|weiterführende links|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr lesen
+mehr aus+|mehr von+|mehr zu+
 auch interessant|auch lesenswert|das könnte sie auch interessieren|das könnte dich auch interessieren
 das könnte sie interessieren|dazu passend|passend dazu|passend zum thema|zum weiterlesen
 ähnliche artikel|ähnliche beiträge|verwandte artikel|verwandte themen|weitere ~ artikel|weitere ~ beiträge
@@ -203,14 +218,14 @@ def _alternation(phrases: list[str]) -> re.Pattern[str]:
 
 _PLAIN = _alternation([p for p in _PHRASES if not p.endswith("+")])
 _NAMED = _alternation([p[:-1] for p in _PHRASES if p.endswith("+")])
-_LIST_WORDS = frozenset(
+_LIST_WORDS = _words(
     """articles stories posts news content coverage topics reading reads links videos items pages for you
     this now on to read beiträge artikel themen nachrichten meldungen noticias artículos notas articoli
-    notizie artykuły artigos notícias artikelen""".split()
+    notizie artykuły artigos notícias artikelen"""
 )
 _HEADING_TRIM = " \t:>»›→|–—-•·*…."
 # Short imperative cues that only count with a colon: "Lea: …", "MIRA: …", "READ: …".
-_COLON_CUES = frozenset("lea mira vea ver read see lesen siehe watch escucha".split())
+_COLON_CUES = _words("lea mira vea ver read see lesen siehe watch escucha")
 
 
 def _cue_match(low: str) -> tuple[str, list[str], bool] | None:
@@ -273,8 +288,10 @@ def shape_blocks(blocks: Sequence[Block]) -> list[Shape]:
                 date=date,
                 dated=dated and not date and 3 <= words <= 30,
                 open=not core.rstrip().endswith(_CLOSING),
-                repeated=words >= 3 and any(
-                    cores[k][0] == core for k in range(max(0, index - _NEAR), index + _NEAR + 1)
+                repeated=words >= 3
+                and any(
+                    cores[k][0] == core
+                    for k in range(max(0, index - _NEAR), index + _NEAR + 1)
                     if k != index and k < len(cores)
                 ),
                 cue=is_cue_heading(block.text),
