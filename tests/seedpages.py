@@ -22,8 +22,9 @@ __all__ = ["STYLES", "SeedPage", "seed_pages"]
 
 #: semantic: <article> + <aside> teaser list; divsoup: body div + sibling div of link cards;
 #: flat: teasers as <p> siblings after a "More From …" line; flat_nocue: the same without that
-#: line; table: a layout table with the teasers in a nested table below the body.
-STYLES = ("semantic", "divsoup", "flat", "flat_nocue", "table")
+#: line; flat_br: the teaser lines in one <p>, separated by <br> as in the seed's dump; table: a
+#: layout table with the teasers in a nested table below the body.
+STYLES = ("semantic", "divsoup", "flat", "flat_nocue", "flat_br", "table")
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,23 @@ _ARTICLES = (
             "The library now wants to add the smaller parish newsletters, most of which survive only as "
             "single copies in private hands.",
             "Reporting by the culture desk",
+        ),
+    ),
+    _Article(
+        title="Students Build a Wind Turbine From Recycled Parts",
+        section="education",
+        site="Valley Tribune",
+        lang="en",
+        cue="Read more",
+        paragraphs=(
+            "A group of students at the technical college has built a small wind turbine almost entirely "
+            "from parts that were headed for the scrap yard.",
+            "The blades were cut from old drainage pipes, the generator came out of a broken washing machine "
+            "and the mast is a former street lamp donated by the council.",
+            "On a windy afternoon the turbine produces enough electricity to charge a dozen phones, which the "
+            "students proudly demonstrate to every visitor.",
+            "Their teacher says the project taught them more about electricity than a term of lectures.",
+            "The turbine will stay on the roof of the engineering building until the end of the year.",
         ),
     ),
 )
@@ -332,14 +350,17 @@ def _flat(
     items: list[tuple[str, str, str]],
     rng: random.Random,
     cue: bool,
+    br: bool = False,
 ) -> str:
     as_links = rng.random() < 0.5
     parts = [f"<h1>{_e(title)}</h1>", f'<p class="meta">{_e(dateline)}</p>', _paras(paras)]
     if cue:
         parts.append(f"<h3>{_e(art.cue)}</h3>" if rng.random() < 0.5 else f"<p><strong>{_e(art.cue)}</strong></p>")
+    lines = []
     for t, d, href in items:
         first = f'<a href="{href}">{_e(t)}</a>' if as_links else _e(t)
-        parts.append(f"<p>{first}</p><p>{_e(d)}</p><p>{_e(t)}</p>")
+        lines += [first, _e(d), _e(t)]
+    parts.append(f"<p>{'<br>'.join(lines)}</p>" if br else "".join(f"<p>{line}</p>" for line in lines))
     parts.append('<p><a href="/articles/">More Articles</a></p>')
     return f'<div class="content">{"".join(parts)}</div>'
 
@@ -357,7 +378,7 @@ def _table(art: _Article, title: str, dateline: str, paras: tuple[str, ...], ite
     )
 
 
-def _render(style: str, art: _Article, index: int, marker: str) -> SeedPage:
+def _render(style: str, art: _Article, index: int, number: int, marker: str) -> SeedPage:
     rng = random.Random(f"{style}/{index}/{marker}")
     title = f"{art.title} ({marker})" if marker else art.title
     paras = art.paragraphs
@@ -368,13 +389,13 @@ def _render(style: str, art: _Article, index: int, marker: str) -> SeedPage:
     chosen = rng.sample(_OPENINGS, rng.randint(6, 14))
     teasers = tuple(_teaser(o, rng) for o in chosen)
     items = [(t, _date(rng, date_fmt), f"/{art.section}/item-{rng.randint(1000, 9999)}.html") for t in teasers]
-    path = f"/{art.section}/2025/01/21/{_slug(art.title)}-{index}.html"
+    path = f"/{art.section}/2025/01/21/{_slug(art.title)}-{number}.html"
     if style == "semantic":
         body = _semantic(art, title, dateline, paras, items)
     elif style == "divsoup":
         body = _divsoup(art, title, dateline, paras, items)
-    elif style in ("flat", "flat_nocue"):
-        body = _flat(art, title, dateline, paras, items, rng, cue=style == "flat")
+    elif style in ("flat", "flat_nocue", "flat_br"):
+        body = _flat(art, title, dateline, paras, items, rng, cue=style != "flat_nocue", br=style == "flat_br")
     elif style == "table":
         body = _table(art, title, dateline, paras, items)
     else:
@@ -396,5 +417,5 @@ def seed_pages(marker: str = "", count_per_style: int = 1) -> list[SeedPage]:
     for index in range(count_per_style):
         for offset, style in enumerate(STYLES):
             article = _ARTICLES[(index + offset) % len(_ARTICLES)]
-            pages.append(_render(style, article, index, marker))
+            pages.append(_render(style, article, index, index * len(STYLES) + offset, marker))
     return pages

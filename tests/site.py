@@ -5,6 +5,11 @@
 them in a front page, paginated section listings with teaser cards and a few footer pages; and
 ``serve_site()`` serves the result with a real HTTP server in a daemon thread, recording every
 request. Everything is deterministic: the same arguments give byte-identical pages.
+
+Hooks for richer fixtures (``tests/site_feeds.py`` adds feeds, sitemaps, robots.txt and a calendar
+trap through them): ``Site.dynamic`` routes computed per request, ``Site.unlisted`` articles kept
+off the listings, ``Site.front_head``/``front_extra`` HTML for the front page, and
+``Site.on_publish`` callbacks that :func:`add_article` calls.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import socket
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -35,14 +40,18 @@ __all__ = [
     "DEFAULT_SECTIONS",
     "ArticleSpec",
     "CorpusMissing",
+    "DynamicRoute",
     "Site",
     "SiteServer",
     "add_article",
     "build_site",
     "corpus_articles",
     "corpus_dir",
+    "render_listings",
+    "render_page",
     "section_page_path",
     "serve_site",
+    "teaser_html",
 ]
 
 CORPUS_ENV = "INGEST_CORPUS_DIR"
@@ -246,6 +255,11 @@ def _slug(title: str, url: str) -> str:
 # The site
 
 
+#: A computed route: (path, origin such as "http://127.0.0.1:8123") -> (body, content type), or None
+#: when the path is not its own. Consulted, in order, for paths not in ``Site.pages``.
+DynamicRoute = Callable[[str, str], tuple[bytes, str] | None]
+
+
 @dataclass
 class Site:
     """All pages of the fixture site; ``pages`` may be changed while it is being served."""
@@ -257,6 +271,13 @@ class Site:
     per_page: int = 10
     by_section: dict[str, list[ArticleSpec]] = field(default_factory=dict)  #: newest first
     section_of: dict[str, str] = field(default_factory=dict)  #: article path -> its section
+    #: Article paths served but left off the front page and the section listings.
+    unlisted: set[str] = field(default_factory=set)
+    front_head: str = ""  #: extra HTML for the front page's <head>
+    front_extra: str = ""  #: extra HTML at the end of the front page's <main>
+    dynamic: list[DynamicRoute] = field(default_factory=list)
+    #: Called as ``hook(spec, syndicate)`` by :func:`add_article` after the listings are updated.
+    on_publish: list[Callable[[ArticleSpec, bool], None]] = field(default_factory=list)
 
 
 def build_site(
@@ -285,16 +306,50 @@ def build_site(
     return site
 
 
-def add_article(site: Site, spec: ArticleSpec) -> None:
-    """Publish ``spec``: it becomes the newest article, first on its section's first page."""
+def add_article(site: Site, spec: ArticleSpec, *, listed: bool = True, syndicate: bool = False) -> None:
+    """Publish ``spec``: it becomes the newest article, first on its section's first page.
+
+    ``listed=False`` keeps it off the listings (reachable only through feeds or sitemaps);
+    ``syndicate=True`` also puts it into the feeds and the news sitemap, which needs a site with
+    discovery sources (``tests.site_feeds.add_discovery_sources``).
+    """
     if spec.path in site.pages:
         raise ValueError(f"path already on the site: {spec.path}")
+    if syndicate and not site.on_publish:
+        raise ValueError("syndicate=True needs feeds and sitemaps: call add_discovery_sources(site) first")
     section = site.section_of[spec.path] = _section_of(spec, site.sections, len(site.articles))
     site.articles.insert(0, spec)
     site.by_section[section].insert(0, spec)
     site.pages[spec.path] = (spec.html, _content_type(spec.html))
-    _render_section(site, section)
+    if listed:
+        _render_section(site, section)
+        _render_front(site)
+    else:
+        site.unlisted.add(spec.path)
+    for hook in site.on_publish:
+        hook(spec, syndicate)
+
+
+def render_listings(site: Site) -> None:
+    """Render the front page and every section listing again (after ``unlisted``, ``front_head`` or
+    ``front_extra`` changed); section pages no longer needed leave ``pages`` and ``listing_paths``."""
+    before = set(site.listing_paths)
+    site.listing_paths = ["/"]
+    for section in site.sections:
+        _render_section(site, section)
+    for path in before - set(site.listing_paths):
+        site.pages.pop(path, None)
     _render_front(site)
+
+
+def render_page(site: Site, title: str, main: str, head: str = "") -> bytes:
+    """A page of the site around ``main`` (header, section navigation, footer), UTF-8."""
+    return _layout(title, main, site.sections, head)
+
+
+def teaser_html(site: Site, spec: ArticleSpec, heading: str = "h2") -> str:
+    """The teaser card the listings show for ``spec``."""
+    return _teaser(spec, site.section_of.get(spec.path, site.sections[0]), heading)
 
 
 def section_page_path(section: str, number: int) -> str:
@@ -315,7 +370,7 @@ def _content_type(page: bytes) -> str:
 
 
 def _render_section(site: Site, section: str) -> None:
-    items = site.by_section[section]
+    items = [spec for spec in site.by_section[section] if spec.path not in site.unlisted]
     count = max(1, -(-len(items) // site.per_page))
     for number in range(1, count + 1):
         path = section_page_path(section, number)
@@ -339,7 +394,7 @@ def _render_section(site: Site, section: str) -> None:
 
 
 def _render_front(site: Site) -> None:
-    newest = site.articles[:FRONT_PAGE_TEASERS]
+    newest = [spec for spec in site.articles if spec.path not in site.unlisted][:FRONT_PAGE_TEASERS]
     cards = "\n".join(
         _teaser(spec, site.section_of[spec.path], "h2" if i == 0 else "h3") for i, spec in enumerate(newest)
     )
@@ -348,8 +403,10 @@ def _render_front(site: Site) -> None:
         f'<a href="/{s}/">{s.replace("-", " ").title()}</a></h2></section>\n'
         for s in site.sections
     )
-    main = f'<main class="front"><h1 class="visually-hidden">Top stories</h1>\n{cards}\n{blocks}</main>'
-    site.pages["/"] = (_layout("Top stories", main, site.sections), UTF8_HTML)
+    main = (
+        f'<main class="front"><h1 class="visually-hidden">Top stories</h1>\n{cards}\n{blocks}{site.front_extra}</main>'
+    )
+    site.pages["/"] = (_layout("Top stories", main, site.sections, site.front_head), UTF8_HTML)
 
 
 _DATE_IN_PATH = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
@@ -551,6 +608,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         # Clients percent-encode non-ASCII paths; the site's keys may hold them raw.
         found = pages.get(self.path) or pages.get(path) or pages.get(unquote(path))
+        for route in [] if found else owner.site.dynamic:
+            found = route(unquote(path), owner.base_url)
+            if found:
+                break
         status, (body, content_type) = (200, found) if found else (404, (_NOT_FOUND, UTF8_HTML))
         self.send_response(status)
         self.send_header("Content-Type", content_type)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import trafilatura
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.seedpages import STYLES, SeedPage, seed_pages
 from workers.extract import EXTRACTOR, extract_article
@@ -73,7 +75,7 @@ def test_seed_page_text_is_the_whole_article_and_no_teaser(page: SeedPage) -> No
 
 def test_plain_trafilatura_leaks_teasers_on_flat_pages() -> None:
     """The fixture is hard: trafilatura alone keeps the teasers when they are sibling paragraphs."""
-    for page in (p for p in PAGES if p.style in ("flat", "flat_nocue")):
+    for page in (p for p in PAGES if p.style.startswith("flat")):
         plain = _collapse(trafilatura.extract(page.html.encode("utf-8")) or "")
         leaked = [t for t in page.teasers if _collapse(t) in plain]
         assert len(leaked) >= len(page.teasers) // 2, page.style
@@ -141,6 +143,25 @@ def test_metadata_from_json_ld_and_meta_tags() -> None:
     assert record["sitename"] == "Hafenblatt"
     assert record["description"] == "Zwei zusätzliche Fähren fahren ab Mai nachts zu den Inseln."
     assert record["text"].endswith("Die Behörde rechnet mit Kosten von 1,2 Millionen Euro im Jahr.")
+
+
+def test_metadata_from_meta_tags_alone() -> None:
+    html = """<html><head><meta charset="utf-8"><title>Night ferries for the islands - Harbour Gazette</title>
+    <meta name="author" content="Jane Doe, John Roe">
+    <meta property="article:published_time" content="2025-01-21T08:30:00Z">
+    <meta property="og:url" content="https://harbour.example/local/night-ferries">
+    <meta http-equiv="content-language" content="en-GB"><meta property="og:site_name" content="Harbour Gazette">
+    </head><body><article><h1>Night ferries for the islands</h1>
+    <p>The harbour authority will run two additional ferries every night between the old pier and the islands.</p>
+    <p>The crossings are meant for shift workers at the container terminal who had to wait for the morning boat.</p>
+    </article></body></html>"""
+    record = extract_article(html.encode(), "https://harbour.example/local/night-ferries?ref=home")
+    assert record["title"] == "Night ferries for the islands"  # without the site name glued to it
+    assert record["authors"] == ["Jane Doe", "John Roe"]
+    assert record["published"] == "2025-01-21T08:30:00+00:00"
+    assert record["language"] == "en"
+    assert record["canonical_url"] == "https://harbour.example/local/night-ferries"
+    assert record["sitename"] == "Harbour Gazette"
 
 
 def test_missing_metadata_is_none_not_empty() -> None:
@@ -214,6 +235,57 @@ def test_hostile_input_gives_an_empty_or_small_record_not_an_exception(raw: byte
     if not record["text"]:
         assert record["word_count"] == 0
         assert record["content_sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+_TAGS = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<div>",
+        "</div>",
+        "<br>",
+        "<a href='/x'>",
+        "</a>",
+        "<table><tr><td>",
+        "</td></tr></table>",
+        "<ul><li>",
+        "</li></ul>",
+        "<h3>",
+        "</h3>",
+        "<!--",
+        "-->",
+        "<script>",
+    ]
+)
+_WORDS = st.sampled_from(
+    [
+        "More From Naenara",
+        "March 17, 2026",
+        "Related",
+        "KCNA",
+        "Read more:",
+        "der Text.",
+        "\u00e9t\u00e9",
+        "\x00",
+        "&amp;",
+        "&#xD800;",
+        "]]>",
+        "<?xml version='1.0'?>",
+        "  \n",
+    ]
+)
+
+
+_HINTS = st.sampled_from([None, "utf-8", "cp1251", "bogus", "rot13", "base64", "idna", "utf-7", "utf-8\x00"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(_TAGS, _WORDS), max_size=60), _HINTS, st.sampled_from(["utf-8", "cp1252", "utf-16"]))
+def test_arbitrary_markup_never_raises(parts: list[str], encoding: str | None, charset: str) -> None:
+    html = "<html><body>" + "".join(parts)
+    raw = html.encode(charset, "replace") if charset != "utf-8" else html.encode("utf-8", "surrogatepass")
+    record = extract_article(raw, "https://fuzz.example/x", encoding=encoding)
+    assert set(record) == RECORD_KEYS and record["word_count"] == len(record["text"].split())
 
 
 def test_five_megabyte_page_is_extracted() -> None:

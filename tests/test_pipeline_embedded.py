@@ -30,9 +30,15 @@ def test_embedded_crawl_stores_every_article_once(tmp_path: Path) -> None:
     n_articles = len(site.articles)
     assert summary.stored == n_articles
     assert summary.outcomes["extract.done"] == n_articles
-    assert summary.pages_fetched == len(requested) == n_articles + len(site.listing_paths)
+    served = [p for p in requested if p in site.pages]
+    assert sorted(served) == sorted([*site.listing_paths, *(a.path for a in site.articles)])
+    assert summary.pages_fetched == len(served) == n_articles + len(site.listing_paths)
+    # Discovery also asked for robots.txt and the feed the front page announces (both missing here).
+    assert set(requested) - set(served) == {"/robots.txt", "/feed/"}
+    assert summary.outcomes["fetch.absent"] == 1, "the missing robots.txt is noted, not counted as skipped"
     assert len(list(storage.keys("raw/"))) == summary.pages_fetched
     assert summary.by_reason("failed") == {} and not summary.interrupted
+    assert summary.by_reason("skipped") == {"fetch.http_error": 1}, "only the missing feed"
     assert summary.as_dict()["articles_stored"] == n_articles
 
 

@@ -173,6 +173,17 @@ def test_article_closing_with_short_lines_keeps_them() -> None:
     assert _texts(drop_teasers(blocks)) == [*ARTICLE, "Reporting by the culture desk", "(Staff reporter)"]
 
 
+def test_date_first_teasers_leave_the_open_closing_line_alone() -> None:
+    heads = [
+        "Harbour gets two more night ferries",
+        "Library finishes scanning old newspapers",
+        "Glacier lakes form earlier each spring",
+    ]
+    teasers = [b for n, h in enumerate(heads) for b in (Block(f"{n + 1} March 2026"), Block(h, linked=True))]
+    blocks = [*_blocks(*ARTICLE, "Reporting by the culture desk"), *teasers]
+    assert _texts(drop_teasers(blocks)) == [*ARTICLE, "Reporting by the culture desk"]
+
+
 def test_byline_and_one_date_at_the_end_stay() -> None:
     blocks = _blocks(*ARTICLE, "By Jane Doe and John Roe", "17.03.2026")
     assert drop_teasers(blocks) == blocks
@@ -189,6 +200,21 @@ def test_timeline_of_dated_sentences_stays() -> None:
         "Schools return.",
     )
     assert drop_teasers(blocks) == blocks
+
+
+def test_schedule_of_dates_and_plain_lines_at_the_end_stays() -> None:
+    """Dates beside open-ended lines are a TV schedule or a timeline unless links or repeats say otherwise."""
+    schedule = ["Golf live on TV this weekend"]
+    for n, day in enumerate(("Thursday, 3 February 2022", "Friday, 4 February 2022", "Saturday, 5 February 2022")):
+        schedule += [
+            day,
+            f"Desert Championship, round {n + 1}, 11:30 on Sport 1 HD",
+            f"Pro-Am, day {n + 1}, 21:00 on Sport 2",
+        ]
+    blocks = _blocks(*ARTICLE, *schedule)
+    assert drop_teasers(blocks) == blocks
+    linked = [Block(b.text, linked=not is_date_line(b.text)) for b in blocks[len(ARTICLE) + 1 :]]
+    assert _texts(drop_teasers([*blocks[: len(ARTICLE) + 1], *linked])) == [*ARTICLE, schedule[0]]
 
 
 def test_cue_line_in_the_middle_goes_but_the_next_subheading_stays() -> None:

@@ -15,19 +15,22 @@ import dramatiq
 import orjson
 from dramatiq.middleware import CurrentMessage
 
+from .discovery import DISCOVERY_KINDS, Found, admissible, found_on_page
 from .encoder import POISON_ACTOR, POISON_QUEUE
-from .links import discover_links
 from .messages import InvalidMessage, fetch_task, page_task, sink_task, validate
 from .middleware import PoisonMessage
 from .record import build_record
 from .runtime import Runtime
 from .storage import raw_key, record_key
+from .traps import query_variant_key
 from .urls import host_of, url_id
 
 __all__ = ["DEFAULT_MAX_DEPTH", "TransientFailure", "declare_actors"]
 
 #: Listing hops followed from a start page when the task does not say (front -> section -> pages).
 DEFAULT_MAX_DEPTH = 3
+#: Pages one poll of a crawl without a sources file may discover.
+DEFAULT_MAX_PAGES = 10_000
 #: A politeness wait shorter than this is not worth a trip through the queue.
 _MIN_DELAY_S = 0.05
 
@@ -72,9 +75,12 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
             rt.send_later("fetch", {**task, "slot_at": time.time() + wait}, int(wait * 1000))
             rt.log.debug("fetch.delayed", wait_ms=int(wait * 1000), **trace)
             return
-    from .fetcher import fetch_page
+    from .fetcher import HTML_TYPES, fetch_page
 
-    result = fetch_page(rt.client, task["url"], max_bytes=settings.max_bytes, deadline_s=settings.request_timeout)
+    # Discovery pages come as XML, JSON or text too: their parsers judge them, not the media type.
+    accept = None if task["kind"] in DISCOVERY_KINDS else HTML_TYPES
+    result = fetch_page(rt.client, task["url"], max_bytes=settings.max_bytes, deadline_s=settings.request_timeout,
+                        accept=accept)
     fields = {**trace, "status": result.status, "ms": result.ms, "bytes": result.bytes}
     if result.transient:
         attempt = _retries()
@@ -84,7 +90,9 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
         delay = int(result.retry_after * 1000) if result.retry_after is not None else None
         raise TransientFailure(result.reason, delay=delay)
     if result.outcome != "ok":
-        rt.outcome(f"fetch.{result.outcome}", reason=result.reason, **fields)
+        # A site without robots.txt is normal, not a skipped page.
+        absent = task["kind"] == "robots" and result.status in {404, 410}
+        rt.outcome("fetch.absent" if absent else f"fetch.{result.outcome}", reason=result.reason, **fields)
         return
     digest = hashlib.sha256(result.body).hexdigest()
     key = raw_key(trace["host"], task["url_id"], digest)
@@ -99,46 +107,81 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
         encoding=result.encoding,
         size=result.bytes,
     )
-    rt.send("discover" if task["kind"] == "listing" else "extract", page)
+    rt.send("extract" if task["kind"] == "article" else "discover", page)
     rt.outcome("fetch.done", kind=task["kind"], **fields)
 
 
+def claim_scope(task: dict[str, Any], kind: str, refresh: bool = False) -> str:
+    """The seen-set a URL of ``kind`` is claimed in: articles once per crawl (or per poll when the
+    source asks for refreshes), discovery pages once per poll round, so each round re-reads them."""
+    poll = task.get("poll_id")
+    if poll and (kind != "article" or refresh):
+        return f"{task['crawl_id']}/{poll}"
+    return str(task["crawl_id"])
+
+
+#: Distinct query strings one path may have within a crawl (calendar and session-id traps).
+MAX_QUERY_VARIANTS = 50
+
+
 def discover_stage(rt: Runtime, message: Any) -> None:
-    """Read a stored listing page and send each article and listing it links to, once per crawl."""
+    """Read a stored discovery page (listing, home, feed, sitemap, robots.txt) and send each URL
+    it leads to on to fetch, once per crawl, within the source's limits."""
     page = _received("page", message)
     trace = _trace(page)
     started = time.perf_counter()
-    html = rt.storage.get(page["raw_key"])
-    allowed = frozenset(page.get("allowed_hosts") or [host_of(page["url"]), host_of(page["final_url"])])
-    max_depth = page.get("max_depth", DEFAULT_MAX_DEPTH)
-    links = [
-        link
-        for link in discover_links(html, page["final_url"], allowed_hosts=allowed)
-        if link.kind == "article" or page["depth"] < max_depth
+    body = rt.storage.get(page["raw_key"])
+    source = rt.sources.get(page["source"]) if "source" in page else None
+    hosts = page.get("allowed_hosts") or (source.allowed_hosts if source else ()) or [trace["host"]]
+    allowed = frozenset(hosts) | {host_of(page["final_url"])} if not source else frozenset(hosts)
+    max_depth = page.get("max_depth", source.max_depth if source else DEFAULT_MAX_DEPTH)
+    found = found_on_page(page["kind"], body, page["final_url"], page.get("content_type"),
+                          allowed_hosts=allowed, since=source.since if source else None)
+    found = [
+        f for f in admissible(found, allowed_hosts=allowed, source=source)
+        if f.kind != "listing" or page["depth"] < max_depth
     ]
-    ids = [url_id(link.url) for link in links]
-    claimed = rt.seen.claim(page["crawl_id"], ids, owner=_message_id())
-    new = 0
-    for link, uid, mine in zip(links, ids, claimed, strict=True):
-        if not mine:
-            continue
-        new += 1
-        depth = page["depth"] + (1 if link.kind == "listing" else 0)
-        rt.send(
-            "fetch",
-            fetch_task(
-                crawl_id=page["crawl_id"],
-                url=link.url,
-                url_id=uid,
-                kind=link.kind,
-                depth=depth,
-                max_depth=max_depth,
-                allowed_hosts=sorted(allowed),
-            ),
-        )
+    found = _within_query_budget(rt, page["crawl_id"], found)
+    refresh = bool(source and source.refresh)
+    by_scope: dict[str, list[Found]] = {}
+    for f in found:
+        by_scope.setdefault(claim_scope(page, f.kind, refresh), []).append(f)
+    new: list[Found] = []
+    for scope, items in by_scope.items():
+        claimed = rt.seen.claim(scope, [url_id(f.url) for f in items], owner=_message_id())
+        new += [f for f, mine in zip(items, claimed, strict=True) if mine]
+    budget_key = f"{page['crawl_id']}/{page.get('poll_id', '-')}"
+    limit = source.max_pages if source else DEFAULT_MAX_PAGES
+    granted = rt.limits.take(budget_key, len(new), limit) if new else 0
+    for f in new[:granted]:
+        depth = page["depth"] + (1 if f.kind == "listing" else 0)
+        provenance = {"via": f.via, "published": f.published, "title": f.title, "referrer": page["url"]}
+        rt.send("fetch", fetch_task(
+            crawl_id=page["crawl_id"], url=f.url, url_id=url_id(f.url), kind=f.kind, depth=depth,
+            max_depth=max_depth, allowed_hosts=None if source else sorted(allowed),
+            source=page.get("source"), poll_id=page.get("poll_id"), found=provenance,
+        ))
     ms = int((time.perf_counter() - started) * 1000)
-    articles = sum(1 for link in links if link.kind == "article")
-    rt.outcome("discover.done", links=len(links), articles=articles, new=new, ms=ms, **trace)
+    articles = sum(1 for f in found if f.kind == "article")
+    if granted < len(new):
+        rt.outcome("discover.limit", reason=f"page budget of {limit} per poll reached", dropped=len(new) - granted,
+                   **trace)
+    rt.outcome("discover.done", kind=page["kind"], links=len(found), articles=articles, new=granted, ms=ms, **trace)
+
+
+def _within_query_budget(rt: Runtime, crawl_id: str, found: list[Found]) -> list[Found]:
+    """Drop URLs whose path already has too many query variants (a trap answering every query)."""
+    with_query = [f for f in found if "?" in f.url]
+    if not with_query:
+        return found
+    dropped: set[str] = set()
+    groups: dict[str, list[Found]] = {}
+    for f in with_query:
+        groups.setdefault(query_variant_key(f.url), []).append(f)
+    for key, items in groups.items():
+        admitted = rt.limits.admit_variants(f"{crawl_id}:{key}", [f.url for f in items], MAX_QUERY_VARIANTS)
+        dropped.update(f.url for f, ok in zip(items, admitted, strict=True) if not ok)
+    return [f for f in found if f.url not in dropped]
 
 
 def extract_stage(rt: Runtime, message: Any) -> None:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from dramatiq import Worker
@@ -24,10 +24,12 @@ from .broker import make_broker
 from .messages import fetch_task
 from .middleware import InFlight
 from .runtime import Runtime, build_runtime
+from .scheduler import start_tasks_for
 from .settings import Settings
+from .sources import Source, default_source
 from .urls import host_of, normalize_url, url_id
 
-__all__ = ["CrawlSummary", "new_crawl_id", "run_embedded", "start_tasks"]
+__all__ = ["CrawlSummary", "new_crawl_id", "run_embedded", "sources_for_urls", "start_tasks"]
 
 
 def new_crawl_id() -> str:
@@ -35,10 +37,25 @@ def new_crawl_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
+def sources_for_urls(urls: Iterable[str], *, max_depth: int = DEFAULT_MAX_DEPTH) -> list[Source]:
+    """One-site sources for bare start URLs (``ingest crawl URL``): URLs of one site share a source.
+
+    Raises InvalidURL on the first URL that cannot be crawled.
+    """
+    merged: dict[str, Source] = {}
+    for url in urls:
+        source = default_source(url)
+        known = merged.get(source.name)
+        if known is not None and source.start_urls[0] not in known.start_urls:
+            source = replace(known, start_urls=known.start_urls + source.start_urls, kinds=known.kinds + source.kinds)
+        merged[source.name] = replace(source, max_depth=max_depth, interval_s=0.0)
+    return list(merged.values())
+
+
 def start_tasks(
-    urls: Iterable[str], *, crawl_id: str, kind: str = "listing", max_depth: int = DEFAULT_MAX_DEPTH
+    urls: Iterable[str], *, crawl_id: str, kind: str = "article", max_depth: int = DEFAULT_MAX_DEPTH
 ) -> list[dict[str, Any]]:
-    """Fetch tasks for start URLs (normalised; raises InvalidURL on the first bad one)."""
+    """Fetch tasks for start URLs outside any source (normalised; raises InvalidURL on a bad one)."""
     tasks = []
     for raw in urls:
         url = normalize_url(raw)
@@ -51,6 +68,7 @@ def start_tasks(
                 depth=0,
                 max_depth=max_depth,
                 allowed_hosts=[host_of(url)],
+                found={"via": "start"},
             )
         )
     return tasks
@@ -91,7 +109,8 @@ class CrawlSummary:
         return {
             name: n
             for name, n in sorted(self.outcomes.items())
-            if (name in skipped) == (kind == "skipped") and name.split(".", 1)[1] not in {"done", "stored", "retry"}
+            if (name in skipped) == (kind == "skipped")
+            and name.split(".", 1)[1] not in {"done", "stored", "retry", "absent", "limit"}
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -173,19 +192,32 @@ def run_embedded(
     max_depth: int = DEFAULT_MAX_DEPTH,
     kind: str = "listing",
     crawl_id: str | None = None,
+    sources: list[Source] | None = None,
     progress: ProgressFn | None = None,
     resolver: Any = None,
     stream: TextIO = sys.stderr,
 ) -> CrawlSummary:
-    """Crawl from ``urls`` to completion in this process and return the summary."""
+    """Crawl to completion in this process and return the summary.
+
+    Start from ``sources`` (a sources file), or from ``urls``: read as one-site sources (listing
+    pages, plus the feeds and sitemaps a site root leads to) or, with ``kind="article"``, fetched
+    and extracted as articles.
+    """
     crawl_id = crawl_id or new_crawl_id()
-    tasks = start_tasks(urls, crawl_id=crawl_id, kind=kind, max_depth=max_depth)
+    if sources is None and kind != "article":
+        sources = sources_for_urls(urls, max_depth=max_depth)
+    if sources is not None:
+        tasks = [t for source in sources for t in start_tasks_for(source, crawl_id=crawl_id)]
+    else:
+        tasks = start_tasks(urls, crawl_id=crawl_id, kind=kind, max_depth=max_depth)
     processes = processes if processes is not None else (os.cpu_count() or 1)
     pool = None
     if processes > 1:
         # forkserver, not fork: this process already runs threads, and forking those is unsafe.
         pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
     rt = build_runtime(settings, pool=pool, resolver=resolver)
+    for source in sources or []:
+        rt.sources.put(source)
     in_flight = InFlight()
     broker = make_broker(settings, in_flight=in_flight, dead_letters=rt.dead_letter)
     declare_actors(broker, rt)

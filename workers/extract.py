@@ -16,7 +16,7 @@ from typing import Any
 import trafilatura
 from lxml.etree import _Element
 
-from workers.metadata import decode_html, page_metadata, parse_html
+from workers.metadata import EXTENSIVE_DATE_SEARCH, decode_html, page_metadata, parse_html
 from workers.teasers import Block, drop_teasers
 from workers.urls import host_of, normalize_url, url_id
 
@@ -37,7 +37,7 @@ _OPTIONS: dict[str, Any] = {
 EXTRACTOR: dict[str, Any] = {
     "name": "ingest-extract",
     "version": f"{_OUR_VERSION}+trafilatura-{trafilatura.__version__}",
-    "options": {**_OPTIONS, "teaser_filter": True},
+    "options": {**_OPTIONS, "teaser_filter": True, "extensive_date_search": EXTENSIVE_DATE_SEARCH},
 }
 
 # Elements of trafilatura's output tree that hold other blocks rather than text of their own.
@@ -173,7 +173,8 @@ def _record(url: str, text: str, meta: dict[str, Any]) -> dict[str, Any]:
         "text": text,
         "word_count": len(text.split()),
         "content_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "extractor": EXTRACTOR,
+        # A copy: records are handed to other code, which must not be able to change the constant.
+        "extractor": {**EXTRACTOR, "options": dict(EXTRACTOR["options"])},
     }
 
 
@@ -186,8 +187,7 @@ def extract_article(html: str | bytes, url: str, *, encoding: str | None = None)
     Raises :class:`workers.urls.InvalidURL` when ``url`` itself is not a fetchable URL.
     """
     url = normalize_url(url)
-    text = decode_html(html, encoding) if isinstance(html, bytes) else html
-    tree = parse_html(text)
+    tree = parse_html(decode_html(html, encoding) if isinstance(html, bytes) else html)
     if tree is None:
         return _record(url, "", {})
     meta = page_metadata(tree, url)

@@ -237,13 +237,16 @@ def fetch_page(
     deadline_s: float,
     etag: str | None = None,
     last_modified: str | None = None,
+    accept: frozenset[str] | None = HTML_TYPES,
 ) -> FetchResult:
     """GET ``url`` with ``client`` (build it with :func:`workers.netguard.build_client`).
 
     Follows up to ``client.max_redirects`` redirects itself (each hop validated, loops caught
     early, no redirect body read), stops the body at ``max_bytes`` decoded bytes and everything
     at ``deadline_s`` seconds.  ``etag``/``last_modified`` make the request conditional, and a
-    304 answer ends as "not_modified".  Never raises for network or HTTP trouble.
+    304 answer ends as "not_modified".  ``accept`` lists the media types worth reading (HTML by
+    default; ``None`` reads any type: feeds, sitemaps, robots.txt).  Never raises for network or
+    HTTP trouble.
     """
     started = time.monotonic()
     try:
@@ -253,7 +256,7 @@ def fetch_page(
     hop = _Hop(url)
     try:
         with netguard.deadline(deadline_s) as end:
-            result = _follow(client, url, hop, _conditional(etag, last_modified), max_bytes, end)
+            result = _follow(client, url, hop, _conditional(etag, last_modified), max_bytes, end, accept)
     # httpx.InvalidURL is not an httpx.HTTPError: httpx's URL parser is stricter than ours.
     except (httpx.HTTPError, httpx.InvalidURL, InvalidURL, zlib.error) as exc:
         outcome, reason = classify_error(exc)
@@ -271,7 +274,13 @@ def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
 
 
 def _follow(
-    client: httpx.Client, url: str, hop: _Hop, headers: dict[str, str], max_bytes: int, end: float
+    client: httpx.Client,
+    url: str,
+    hop: _Hop,
+    headers: dict[str, str],
+    max_bytes: int,
+    end: float,
+    accept: frozenset[str] | None,
 ) -> FetchResult:
     """Send the request and its redirect hops; read the final answer."""
     request = client.build_request("GET", url, headers=headers)
@@ -284,7 +293,7 @@ def _follow(
             hop.status = response.status_code
             following = response.next_request
             if following is None:
-                return _read(response, url, max_bytes, end)
+                return _read(response, url, max_bytes, end, accept)
         finally:
             response.close()
         target = str(following.url)
@@ -304,7 +313,9 @@ def _follow(
         request = following
 
 
-def _read(response: httpx.Response, url: str, max_bytes: int, end: float) -> FetchResult:
+def _read(
+    response: httpx.Response, url: str, max_bytes: int, end: float, accept: frozenset[str] | None
+) -> FetchResult:
     """Classify a final (non-redirect) response, reading its body only when it may be used."""
     headers = response.headers
     media, charset = parse_content_type(headers.get("content-type"))
@@ -329,7 +340,7 @@ def _read(response: httpx.Response, url: str, max_bytes: int, end: float) -> Fet
     status_outcome = classify_status(response.status_code)
     if status_outcome != "ok":
         return result(status_outcome, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
-    if media is not None and media not in HTML_TYPES:
+    if accept is not None and media is not None and media not in accept:
         return result("not_html", f"content type {media}")
     length = _content_length(headers.get("content-length"))
     if length is not None and length > max_bytes:
@@ -341,7 +352,8 @@ def _read(response: httpx.Response, url: str, max_bytes: int, end: float) -> Fet
 
     body = bytearray()
     raw = 0
-    sniffed = media is not None
+    # Only an HTML fetch sniffs a missing type: feeds and sitemaps are judged by their parser.
+    sniffed = media is not None or accept is None
     too_large = f"body is over the {max_bytes}-byte limit"
     for chunk in response.iter_raw():
         raw += len(chunk)

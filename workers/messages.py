@@ -82,6 +82,9 @@ def fetch_task(
     max_depth: int | None = None,
     allowed_hosts: list[str] | None = None,
     slot_at: float | None = None,
+    source: str | None = None,
+    poll_id: str | None = None,
+    found: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A fetch request for one normalised URL."""
     task: dict[str, Any] = {
@@ -98,6 +101,8 @@ def fetch_task(
         task["allowed_hosts"] = allowed_hosts
     if slot_at is not None:
         task["slot_at"] = slot_at
+    optional = {"source": source, "poll_id": poll_id, "found": found}
+    task.update({k: v for k, v in optional.items() if v is not None})
     return task
 
 

@@ -16,13 +16,17 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+from lxml import etree
 from lxml.etree import _Element
 from trafilatura.settings import set_date_params
 from trafilatura.utils import decode_file
 
 from workers.urls import InvalidURL, normalize_url
 
-__all__ = ["decode_html", "page_metadata", "parse_html"]
+__all__ = ["EXTENSIVE_DATE_SEARCH", "decode_html", "page_metadata", "parse_html"]
+
+#: htmldate's text-wide date search; off (see :func:`page_metadata`).
+EXTENSIVE_DATE_SEARCH = False
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _META_CHARSET = re.compile(
@@ -39,10 +43,18 @@ _LABELS = {
     **dict.fromkeys(("tis-620", "iso-8859-11"), "cp874"),
     "big5": "big5hkscs",
 }
+_NOT_CHARSETS = frozenset(
+    {"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7", "mbcs", "oem"}
+)
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _LANG_TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—·:-]{1,2}\s+")
+# Where pages state their publication time; the JSON-LD text is searched with the regex below.
+_PUBLISHED_XPATH = etree.XPath(
+    "//*[@itemprop='datePublished']/@content | //*[@itemprop='datePublished']/@datetime"
+    " | //meta[@property='article:published_time']/@content | //script[@type='application/ld+json']/text()"
+)
 _JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{10,40})"')
 
 
@@ -53,9 +65,14 @@ def _codec(label: str | bytes | None) -> str | None:
     name = (label.decode("ascii", "ignore") if isinstance(label, bytes) else label).strip().strip("\"'").lower()
     name = _LABELS.get(name, name)
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
         return None
+    # Only charsets: not base64/rot13/zlib, nor codecs a browser refuses (utf-7) or that need
+    # special input (idna, unicode-escape).
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None
+    return info.name
 
 
 def decode_html(raw: bytes, encoding: str | None = None) -> str:
@@ -74,7 +91,7 @@ def decode_html(raw: bytes, encoding: str | None = None) -> str:
     for codec in (*wide, "utf-8", *declared):
         try:
             return raw.decode(codec)
-        except UnicodeDecodeError:
+        except UnicodeError:
             continue
     if declared:
         return raw.decode(declared[0], "replace")
@@ -136,12 +153,9 @@ def _language(tree: _Element) -> str | None:
 
 def _published(tree: _Element, day: str | None) -> str | None:
     """A full ISO timestamp when the page states one for the same day trafilatura found, else that day."""
-    candidates = [
-        meta.get("content") or meta.get("datetime") for meta in tree.iterfind(".//*[@itemprop='datePublished']")
-    ]
-    candidates += [m.get("content") for m in tree.iterfind(".//meta[@property='article:published_time']")]
-    for script in tree.iterfind(".//script[@type='application/ld+json']"):
-        candidates += _JSON_LD_PUBLISHED.findall(script.text or "")
+    candidates: list[str] = []
+    for found in _PUBLISHED_XPATH(tree):
+        candidates += _JSON_LD_PUBLISHED.findall(found) if "datePublished" in found else [str(found)]
     for candidate in candidates:
         if not candidate or "T" not in candidate:
             continue
@@ -193,8 +207,8 @@ def page_metadata(tree: _Element, url: str) -> dict[str, Any]:
             # call because they carry today's date as the latest acceptable one.
             tree,
             default_url=url,
-            extensive=False,
-            date_config=set_date_params(extensive=False),
+            extensive=EXTENSIVE_DATE_SEARCH,
+            date_config=set_date_params(extensive=EXTENSIVE_DATE_SEARCH),
         )
         found = {k: getattr(doc, k, None) for k in ("title", "author", "date", "sitename", "description")}
     except Exception:  # metadata is best effort, the text matters more

@@ -17,9 +17,14 @@ from typing import Any
 import httpx
 import orjson
 
-from .frontier import MemorySeen, RedisSeen, Seen
+# Imported up front, not lazily inside a worker thread: threads racing through a first import of
+# trafilatura were seen to get a half-initialised module (ImportError) instead of waiting.
+from .extract import extract_article
+from .frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, RedisSeen, Seen
 from .logs import get_logger
 from .politeness import HostSlots, MemorySlots, RedisSlots
+from .registry import MemoryRegistry, RedisRegistry, Registry
+from .schedule import MemorySchedule, RedisSchedule, Schedule
 from .settings import Settings
 from .storage import Storage, deadletter_key, open_storage
 
@@ -28,13 +33,10 @@ __all__ = ["Runtime", "build_runtime"]
 ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
 
 #: Outcomes that are not failures, logged at info; everything else is a warning.
-_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed"}
+_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent"}
 
 
 def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
-    # Imported lazily: trafilatura takes a while to import and only extract workers need it.
-    from .extract import extract_article
-
     return extract_article(html, url, encoding=encoding)
 
 
@@ -46,6 +48,9 @@ class Runtime:
     storage: Storage
     seen: Seen
     slots: HostSlots
+    limits: Limits
+    sources: Registry
+    schedule: Schedule
     client_factory: Callable[[], httpx.Client]
     pool: Executor | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -112,16 +117,24 @@ def build_runtime(
     storage = open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint)
     seen: Seen
     slots: HostSlots
+    limits: Limits
+    sources: Registry
+    schedule: Schedule
     if redis_client is None:
-        seen, slots = MemorySeen(), MemorySlots()
+        seen, slots, limits = MemorySeen(), MemorySlots(), MemoryLimits()
+        sources, schedule = MemoryRegistry(), MemorySchedule()
     else:
-        seen = RedisSeen(redis_client, settings.namespace)
-        slots = RedisSlots(redis_client, settings.namespace)
+        ns = settings.namespace
+        seen, slots, limits = RedisSeen(redis_client, ns), RedisSlots(redis_client, ns), RedisLimits(redis_client, ns)
+        sources, schedule = RedisRegistry(redis_client, ns), RedisSchedule(redis_client, ns)
     return Runtime(
         settings=settings,
         storage=storage,
         seen=seen,
         slots=slots,
+        limits=limits,
+        sources=sources,
+        schedule=schedule,
         client_factory=lambda: build_client(settings, resolver=resolver),
         pool=pool,
     )

@@ -314,30 +314,38 @@ def _trim_front(shapes: Sequence[Shape], start: int, end: int) -> int:
     """Skip leading blocks of a run that are only headline-like, not tied to a date or a repeat.
 
     A byline or a short closing line of the article ("Reporting by the culture desk") is
-    open-ended too; it joins a teaser run only through a date right after it.
+    open-ended too.  It joins a teaser run only as the headline of a date right after it, and
+    only when the run's items are headline-then-date (the run ends with a date); when they are
+    date-then-headline, the line before the first date belongs to what came before.
     """
+    headline_first = shapes[end - 1].date or shapes[end - 1].dated
     while start < end:
         s = shapes[start]
         tied = s.date or s.dated or s.repeated or s.linked or s.cue or s.cue_line
         nxt = shapes[start + 1] if start + 1 < end else None
-        if tied or (nxt is not None and (nxt.date or nxt.dated)):
+        if tied or (headline_first and nxt is not None and (nxt.date or nxt.dated)):
             return start
         start += 1
     return start
 
 
 def _strong(shapes: Sequence[Shape], at_end: bool) -> bool:
-    """Enough evidence that a run of blocks is a teaser list."""
+    """Enough evidence that a run of blocks is a teaser list.
+
+    Dates beside open-ended lines alone are not enough: a TV schedule or a timeline has that
+    shape too.  Teasers are also links to the other articles, or repeat their first words.
+    """
     dates = sum(s.date or s.dated for s in shapes)
     texts = sum((s.headline or s.dated) and not (s.cue or s.cue_line) for s in shapes)
     repeats = sum(s.repeated for s in shapes)
+    links = sum(s.linked and s.headline for s in shapes)
     if at_end:
         led_by_cue = shapes[0].cue or shapes[0].cue_line
         # Headlines that are links, and nothing else, closing the text: a list of other articles.
-        links = sum(s.linked and s.headline for s in shapes)
         only_links = links >= 2 and links == texts
-        return (dates >= 2 and texts >= 2) or repeats >= 4 or (led_by_cue and texts >= 1) or only_links
-    return dates >= 3 and texts >= 3
+        dated_teasers = dates >= 2 and texts >= 2 and links + repeats >= 2
+        return dated_teasers or repeats >= 4 or (led_by_cue and texts >= 1) or only_links
+    return dates >= 3 and texts >= 3 and links + repeats >= 3
 
 
 def _runs(shapes: Sequence[Shape]) -> set[int]:
