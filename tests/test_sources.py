@@ -60,7 +60,7 @@ def test_example_file_parses_to_the_documented_sources() -> None:
     )
     news, wire, archive = sources[1:]
     # [defaults] fill what a source leaves out.
-    assert (news.interval_s, news.host_rate, news.max_depth, news.max_pages) == (900.0, 1.0, 3, 10_000)
+    assert (news.interval_s, news.host_rate, news.max_depth, news.max_pages) == (900.0, 1.0, 50, 10_000)
     assert news.kinds == ("home",) and news.allowed_hosts == ("www.example.com", "example.com")
     assert wire.kinds == ("sitemap", "feed", "listing") and wire.allowed_hosts == ("*.example.org",)
     assert wire.interval_s == 3600.0 and wire.exclude_patterns == ("/live/", "/video/")
@@ -75,7 +75,7 @@ def test_a_minimal_source_gets_every_built_in_default() -> None:
         kinds=("listing",),
         allowed_hosts=("news.example.com", "www.news.example.com"),
     )
-    assert (source.interval_s, source.max_depth, source.max_pages) == (900.0, 3, 10_000)
+    assert (source.interval_s, source.max_depth, source.max_pages) == (900.0, 50, 10_000)
     assert source.host_rate is None and source.storage_prefix is None and source.since is None
     assert source.refresh is False and source.article_patterns == ()
 
@@ -430,7 +430,7 @@ def test_default_source_for_a_command_line_url() -> None:
     home = default_source("https://WWW.Guardian.co.uk")
     assert home.name == "guardian-co-uk" and home.start_urls == ("https://www.guardian.co.uk/",)
     assert home.kinds == ("home",) and home.allowed_hosts == ("www.guardian.co.uk", "guardian.co.uk")
-    assert (home.interval_s, home.max_depth, home.max_pages, home.host_rate) == (900.0, 3, 10_000, None)
+    assert (home.interval_s, home.max_depth, home.max_pages, home.host_rate) == (900.0, 50, 10_000, None)
     section = default_source("http://127.0.0.1:8765/world/")
     assert section.kinds == ("listing",) and section.allowed_hosts == ("127.0.0.1",) and section.name == "127-0-0-1"
     assert classify_with(section, "http://127.0.0.1:8765/world/page/2/", "listing") == "listing"

@@ -116,3 +116,27 @@ def test_redis_slots_are_shared_and_spaced(redis_server: RedisServer) -> None:
     assert waits[1] == pytest.approx(0.5, abs=0.06) and waits[2] == pytest.approx(1.0, abs=0.08)
     ttl = redis_server.client().pttl("t:slot:h")
     assert 0 < ttl <= 62_000, "slot keys expire instead of piling up"
+
+
+def test_bloom_seen_checks_then_marks(redis_server: RedisServer) -> None:
+    from workers.frontier import BloomSeen
+
+    bloom = BloomSeen(redis_server.client(), "t", capacity=10_000, error_rate=0.001)
+    ids = [f"{i:032x}" for i in range(2000)]
+    assert bloom.claim("c", ids, owner="m1") == [True] * len(ids)
+    assert bloom.claim("c", ids, owner="m1") == [True] * len(ids), "nothing is marked before commit"
+    bloom.commit("c", ids[:1000])
+    got = bloom.claim("c", ids, owner="m2")
+    assert got[:1000] == [False] * 1000, "committed ids are seen (no false negatives)"
+    false_positives = got[1000:].count(False)
+    assert false_positives <= 10, f"{false_positives} false positives in 1000 at a 0.1% target"
+    assert bloom.claim("other", ids[:5], owner="m1") == [True] * 5
+    size = redis_server.client().strlen("t:bloom:c")
+    assert size <= bloom.bits // 8 + 1 and bloom.bits < 200_000, "about 14 bits per URL of capacity"
+
+
+def test_make_seen_follows_the_setting(redis_server: RedisServer) -> None:
+    from workers.frontier import BloomSeen, make_seen
+
+    assert isinstance(make_seen(redis_server.client(), "t", "bloom"), BloomSeen)
+    assert isinstance(make_seen(redis_server.client(), "t", "exact"), RedisSeen)

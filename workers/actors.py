@@ -21,14 +21,17 @@ from .messages import InvalidMessage, fetch_task, page_task, sink_task, validate
 from .middleware import PoisonMessage
 from .record import build_record
 from .runtime import Runtime
+from .sources import DEFAULT_MAX_DEPTH as SOURCE_MAX_DEPTH
+from .sources import Source
 from .storage import raw_key, record_key
 from .traps import query_variant_key
 from .urls import host_of, url_id
 
 __all__ = ["DEFAULT_MAX_DEPTH", "TransientFailure", "declare_actors"]
 
-#: Listing hops followed from a start page when the task does not say (front -> section -> pages).
-DEFAULT_MAX_DEPTH = 3
+#: Listing hops followed from a start page when the task does not say (front -> section -> page 2
+#: -> page 3 …): pagination depth.  The page budget per poll is what stops a runaway crawl.
+DEFAULT_MAX_DEPTH = SOURCE_MAX_DEPTH
 #: Pages one poll of a crawl without a sources file may discover.
 DEFAULT_MAX_PAGES = 10_000
 #: A politeness wait shorter than this is not worth a trip through the queue.
@@ -69,8 +72,10 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
     task = _received("fetch", message)
     trace = _trace(task)
     settings = rt.settings
-    if settings.host_rate > 0 and "slot_at" not in task:
-        wait = rt.slots.reserve(trace["host"], 1.0 / settings.host_rate)
+    source = rt.sources.get(task["source"]) if "source" in task else None
+    rate = source.host_rate if source is not None and source.host_rate is not None else settings.host_rate
+    if rate > 0 and "slot_at" not in task:
+        wait = rt.slots.reserve(trace["host"], 1.0 / rate)
         if wait > _MIN_DELAY_S:
             rt.send_later("fetch", {**task, "slot_at": time.time() + wait}, int(wait * 1000))
             rt.log.debug("fetch.delayed", wait_ms=int(wait * 1000), **trace)
@@ -95,7 +100,7 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
         rt.outcome("fetch.absent" if absent else f"fetch.{result.outcome}", reason=result.reason, **fields)
         return
     digest = hashlib.sha256(result.body).hexdigest()
-    key = raw_key(trace["host"], task["url_id"], digest)
+    key = _prefixed(source, raw_key(trace["host"], task["url_id"], digest))
     rt.storage.put_new(key, result.body)
     page = page_task(
         task,
@@ -146,14 +151,16 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     by_scope: dict[str, list[Found]] = {}
     for f in found:
         by_scope.setdefault(claim_scope(page, f.kind, refresh), []).append(f)
-    new: list[Found] = []
+    new: list[tuple[str, Found]] = []
     for scope, items in by_scope.items():
         claimed = rt.seen.claim(scope, [url_id(f.url) for f in items], owner=_message_id())
-        new += [f for f, mine in zip(items, claimed, strict=True) if mine]
+        new += [(scope, f) for f, mine in zip(items, claimed, strict=True) if mine]
     budget_key = f"{page['crawl_id']}/{page.get('poll_id', '-')}"
     limit = source.max_pages if source else DEFAULT_MAX_PAGES
     granted = rt.limits.take(budget_key, len(new), limit) if new else 0
-    for f in new[:granted]:
+    sent: dict[str, list[str]] = {}
+    for scope, f in new[:granted]:
+        sent.setdefault(scope, []).append(url_id(f.url))
         depth = page["depth"] + (1 if f.kind == "listing" else 0)
         provenance = {"via": f.via, "published": f.published, "title": f.title, "referrer": page["url"]}
         rt.send("fetch", fetch_task(
@@ -161,6 +168,8 @@ def discover_stage(rt: Runtime, message: Any) -> None:
             max_depth=max_depth, allowed_hosts=None if source else sorted(allowed),
             source=page.get("source"), poll_id=page.get("poll_id"), found=provenance,
         ))
+    for scope, ids in sent.items():
+        rt.seen.commit(scope, ids)
     ms = int((time.perf_counter() - started) * 1000)
     articles = sum(1 for f in found if f.kind == "article")
     if granted < len(new):
@@ -196,7 +205,10 @@ def extract_stage(rt: Runtime, message: Any) -> None:
         rt.outcome("extract.empty", ms=ms, bytes=len(html), **trace)
         return
     record = validate("article", build_record(extracted, page))
-    rt.send("sink", sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record))
+    sink = sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record)
+    if "source" in page:
+        sink["source"] = page["source"]
+    rt.send("sink", sink)
     rt.outcome("extract.done", ms=ms, bytes=len(html), words=record["word_count"], **trace)
 
 
@@ -207,9 +219,15 @@ def sink_stage(rt: Runtime, message: Any) -> None:
     trace = {"url": record["url"], "url_id": task["url_id"], "crawl_id": task["crawl_id"], "host": record["host"]}
     started = time.perf_counter()
     body = orjson.dumps(record)
-    written = rt.storage.put_new(record_key(record["host"], task["url_id"]), body)
+    source = rt.sources.get(task["source"]) if "source" in task else None
+    written = rt.storage.put_new(_prefixed(source, record_key(record["host"], task["url_id"])), body)
     ms = int((time.perf_counter() - started) * 1000)
     rt.outcome("sink.stored" if written else "sink.exists", ms=ms, bytes=len(body), **trace)
+
+
+def _prefixed(source: Source | None, key: str) -> str:
+    """A storage key under the source's own prefix, when it has one."""
+    return f"{source.storage_prefix}{key}" if source is not None and source.storage_prefix else key
 
 
 def poison(**kwargs: Any) -> None:

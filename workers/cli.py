@@ -16,6 +16,7 @@ from typing import NoReturn, TextIO
 import orjson
 
 from .settings import ENV_PREFIX, Settings, SettingsError
+from .sources import DEFAULT_MAX_DEPTH
 
 __all__ = ["build_parser", "main"]
 
@@ -74,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         "links on the same host, fetch, extract and store every article once. Runs the four stages in "
         "this process on an in-memory broker; extraction uses every core.",
     )
-    crawl.add_argument("urls", nargs="+", metavar="URL", help="start page(s)")
+    crawl.add_argument("urls", nargs="*", metavar="URL",
+                       help="start page(s): a site root also finds the site's feeds and sitemaps")
+    crawl.add_argument("--sources", type=Path, metavar="FILE",
+                       help="crawl every source of a sources file (TOML) once; see `ingest sources --help`")
     crawl.add_argument("--out", metavar="DIR|URL", help="storage: folder, file://, s3://bucket/prefix, memory:// "
                        "(default: $INGEST_STORAGE_URL or ./ingest-data)")
     crawl.add_argument("--kind", choices=("listing", "article"), default="listing",
@@ -82,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--processes", type=_positive, default=None,
                        help=f"extraction processes (default: all {os.cpu_count()} cores)")
     crawl.add_argument("--threads", type=_positive, default=16, help="fetch/stage threads (default: 16)")
-    crawl.add_argument("--max-depth", type=int, default=3, help="listing hops from a start page (default: 3)")
+    crawl.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
+                       help=f"listing hops (pagination depth) from a start page (default: {DEFAULT_MAX_DEPTH})")
     crawl.add_argument("--host-rate", type=_non_negative_float, default=None,
                        help="requests per second per host, 0 = unlimited (default: $INGEST_HOST_RATE or 1)")
     crawl.add_argument("--crawl-id", help="id to tag records and log lines with (default: new)")
@@ -115,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--kind", choices=("listing", "article"), default="article",
                          help="listing pages are read for links; articles are extracted (default: article)")
     enqueue.add_argument("--crawl-id", help="crawl to add the URLs to (default: new)")
-    enqueue.add_argument("--max-depth", type=int, default=3, help="listing hops to follow (default: 3)")
+    enqueue.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
+                         help=f"listing hops to follow (default: {DEFAULT_MAX_DEPTH})")
 
     extract = sub.add_parser(
         "extract",
@@ -125,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("file", type=Path, help="HTML file (- for stdin)")
     extract.add_argument("--url", required=True, help="the page's URL (for links, canonical and id)")
     extract.add_argument("--encoding", help="charset, when the file's own declaration is wrong or missing")
+
+    sources = sub.add_parser(
+        "sources",
+        help="check, load and list the sources file (sites, start pages, patterns, intervals, rates)",
+        description="A sources file (TOML) declares each site; see examples/sources.toml. `load` registers "
+        "the sources with the running workers (Redis) and schedules their polls.",
+    )
+    sources_sub = sources.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
+    validate = sources_sub.add_parser("validate", help="check a sources file; report every error with its line")
+    validate.add_argument("file", type=Path)
+    load = sources_sub.add_parser("load", help="register the file's sources with the workers and schedule them")
+    load.add_argument("file", type=Path)
+    load.add_argument("--replace", action="store_true", help="also remove loaded sources that the file lacks")
+    sources_sub.add_parser("list", help="the loaded sources with their next poll")
 
     sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
     return parser
@@ -143,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _enqueue(args, settings)
         if args.command == "extract":
             return _extract(args)
+        if args.command == "sources":
+            from .sources_cli import run_sources
+
+            return run_sources(args, settings)
         return _config(settings)
     except (UsageError, SettingsError) as exc:
         print(f"ingest {args.command}: {exc}", file=sys.stderr)
@@ -154,11 +178,25 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
     from .logs import configure_logging
     from .urls import InvalidURL, normalize_url
 
+    if not args.urls and args.sources is None:
+        raise UsageError("give start URLs, or --sources FILE")
     for url in args.urls:
         try:
             normalize_url(url)
         except InvalidURL as exc:
             raise UsageError(f"{url!r}: {exc}") from None
+    sources = None
+    if args.sources is not None:
+        from .sources import SourcesError, load_sources
+
+        try:
+            sources = load_sources(args.sources)
+        except SourcesError as exc:
+            raise UsageError(f"{args.sources} has errors:\n{exc}") from None
+        if args.urls:
+            from .crawl import sources_for_urls
+
+            sources += sources_for_urls(args.urls, max_depth=args.max_depth)
     settings = settings.with_overrides(
         broker_url="memory://",
         storage_url=args.out,
@@ -175,6 +213,7 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
         max_depth=args.max_depth,
         kind=args.kind,
         crawl_id=args.crawl_id,
+        sources=sources,
         progress=progress_printer(sys.stderr) if tty else progress_logger(),
     )
     if args.json:

@@ -16,7 +16,7 @@ from dramatiq.message import Message
 from .actors import DEFAULT_MAX_DEPTH
 from .broker import make_broker
 from .crawl import new_crawl_id
-from .frontier import RedisSeen
+from .frontier import make_seen
 from .messages import fetch_task
 from .settings import Settings
 from .urls import InvalidURL, host_of, normalize_url, url_id
@@ -53,7 +53,8 @@ def enqueue_urls(
 
     client = redis_client or redis.Redis.from_url(settings.broker_url)
     broker = make_broker(settings, redis_client=client)
-    seen = RedisSeen(client, settings.namespace)
+    seen = make_seen(client, settings.namespace, settings.seen_backend, capacity=settings.bloom_capacity,
+                     error_rate=settings.bloom_error)
     report = EnqueueReport(crawl_id=crawl_id or new_crawl_id())
     run = uuid.uuid4().hex[:12]
     try:
@@ -81,6 +82,7 @@ def enqueue_urls(
                 allowed_hosts=[host_of(url)],
             )
             send_task(broker, "fetch", task)
+            seen.commit(report.crawl_id, [uid])
             report.enqueued += 1
     finally:
         broker.close()

@@ -12,6 +12,7 @@ from .actors import declare_actors
 from .broker import make_broker
 from .logs import configure_logging
 from .runtime import build_runtime
+from .scheduler import SchedulerMiddleware
 from .settings import Settings
 
 settings = Settings.from_env()
@@ -20,3 +21,6 @@ _client = redis.Redis.from_url(settings.broker_url)
 runtime = build_runtime(settings, redis_client=_client)
 broker = make_broker(settings, dead_letters=runtime.dead_letter, redis_client=_client)
 actors = declare_actors(broker, runtime)
+broker.add_middleware(
+    SchedulerMiddleware(runtime.schedule, runtime.sources, runtime.send, runtime.seen)
+)

@@ -61,7 +61,9 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, quiet
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # One write per line: several worker processes share one stdout, and a line written in two
+        # pieces (text, then newline) can be split by another process's line.
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(stream)

@@ -20,7 +20,7 @@ import orjson
 # Imported up front, not lazily inside a worker thread: threads racing through a first import of
 # trafilatura were seen to get a half-initialised module (ImportError) instead of waiting.
 from .extract import extract_article
-from .frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, RedisSeen, Seen
+from .frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
 from .logs import get_logger
 from .politeness import HostSlots, MemorySlots, RedisSlots
 from .registry import MemoryRegistry, RedisRegistry, Registry
@@ -125,7 +125,9 @@ def build_runtime(
         sources, schedule = MemoryRegistry(), MemorySchedule()
     else:
         ns = settings.namespace
-        seen, slots, limits = RedisSeen(redis_client, ns), RedisSlots(redis_client, ns), RedisLimits(redis_client, ns)
+        seen = make_seen(redis_client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
+                         error_rate=settings.bloom_error)
+        slots, limits = RedisSlots(redis_client, ns), RedisLimits(redis_client, ns)
         sources, schedule = RedisRegistry(redis_client, ns), RedisSchedule(redis_client, ns)
     return Runtime(
         settings=settings,

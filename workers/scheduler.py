@@ -15,6 +15,7 @@ from typing import Any
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
+from .frontier import Seen
 from .logs import get_logger
 from .messages import fetch_task
 from .registry import Registry
@@ -46,7 +47,7 @@ def fire_due(
     schedule: Schedule,
     registry: Registry,
     send: Callable[[str, dict[str, Any]], None],
-    claim: Callable[[str, list[str], str], list[bool]],
+    seen: Seen,
     now: float | None = None,
 ) -> list[str]:
     """Claim the due poll rounds and send their start tasks; returns the names of sources fired.
@@ -62,10 +63,12 @@ def fire_due(
             continue
         poll = poll_id(due_at)
         tasks = start_tasks_for(source, poll=poll)
-        mine = claim(f"{source.name}/{poll}", [t["url_id"] for t in tasks], f"schedule:{poll}")
+        scope = f"{source.name}/{poll}"
+        mine = seen.claim(scope, [t["url_id"] for t in tasks], f"schedule:{poll}")
         for task, ok in zip(tasks, mine, strict=True):
             if ok:
                 send("fetch", task)
+        seen.commit(scope, [t["url_id"] for t, ok in zip(tasks, mine, strict=True) if ok])
         fired.append(name)
     return fired
 
@@ -78,10 +81,10 @@ class SchedulerMiddleware(Middleware):
         schedule: Schedule,
         registry: Registry,
         send: Callable[[str, dict[str, Any]], None],
-        claim: Callable[[str, list[str], str], list[bool]],
+        seen: Seen,
         tick_s: float = 1.0,
     ) -> None:
-        self.schedule, self.registry, self.send, self.claim = schedule, registry, send, claim
+        self.schedule, self.registry, self.send, self.seen = schedule, registry, send, seen
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,7 +107,7 @@ class SchedulerMiddleware(Middleware):
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
-                for name in fire_due(self.schedule, self.registry, self.send, self.claim, time.time()):
+                for name in fire_due(self.schedule, self.registry, self.send, self.seen, time.time()):
                     self.log.info("schedule.fired", source=name)
             except Exception as exc:  # Redis away for a moment: try again next tick
                 self.log.warning("schedule.error", reason=f"{type(exc).__name__}: {exc}"[:300])

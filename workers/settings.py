@@ -77,6 +77,11 @@ class Settings:
         default=250_000, metadata={"doc": "per-million chance a broker command requeues dead work"}
     )
     namespace: str = field(default="ingest", metadata={"doc": "prefix of every Redis key"})
+    seen_backend: str = field(
+        default="exact", metadata={"doc": "seen-set: exact (Redis hash) or bloom (Redis bitmap, ~1.8 MB per million)"}
+    )
+    bloom_capacity: int = field(default=10_000_000, metadata={"doc": "URLs per crawl the Bloom filter is sized for"})
+    bloom_error: float = field(default=0.001, metadata={"doc": "Bloom filter false-positive rate"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -112,6 +117,10 @@ class Settings:
         for name in ("host_rate", "connect_timeout", "read_timeout", "request_timeout"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"INGEST_{name.upper()} must not be negative")
+        if self.seen_backend not in {"exact", "bloom"}:
+            raise SettingsError(f"INGEST_SEEN_BACKEND={self.seen_backend!r}: expected exact or bloom")
+        if self.bloom_capacity < 1 or not 0 < self.bloom_error < 1:
+            raise SettingsError("INGEST_BLOOM_CAPACITY must be positive and INGEST_BLOOM_ERROR between 0 and 1")
         if self.max_bytes <= 0 or self.max_redirects < 0 or self.fetch_retries < 0:
             raise SettingsError("INGEST_MAX_BYTES must be positive, redirects and retries not negative")
 

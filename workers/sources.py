@@ -41,7 +41,7 @@ __all__ = [
 KINDS: Final = ("listing", "feed", "sitemap", "home")
 DEFAULT_INTERVAL_S: Final = 900.0
 MIN_INTERVAL_S: Final = 60.0
-DEFAULT_MAX_DEPTH: Final = 3
+DEFAULT_MAX_DEPTH: Final = 50
 DEFAULT_MAX_PAGES: Final = 10_000
 
 _NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]*")
