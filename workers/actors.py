@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +61,8 @@ def _retries() -> int:
 
 def _message_id() -> str:
     current = CurrentMessage.get_current_message()
-    return current.message_id if current is not None else "direct"
+    # Called outside a worker (tests, scripts) there is no redelivery to recognise: a fresh owner.
+    return current.message_id if current is not None else uuid.uuid4().hex
 
 
 def _trace(task: dict[str, Any]) -> dict[str, Any]:

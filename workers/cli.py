@@ -58,6 +58,15 @@ def _non_negative_float(value: str) -> float:
     return x
 
 
+def _iso_date(value: str) -> str:
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2025-01-31, got {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (also used by tests and the compose check)."""
     parser = _Parser(
@@ -88,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--threads", type=_positive, default=16, help="fetch/stage threads (default: 16)")
     crawl.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
                        help=f"listing hops (pagination depth) from a start page (default: {DEFAULT_MAX_DEPTH})")
+    crawl.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD",
+                       help="ignore feed and sitemap entries older than this date")
     crawl.add_argument("--host-rate", type=_non_negative_float, default=None,
                        help="requests per second per host, 0 = unlimited (default: $INGEST_HOST_RATE or 1)")
     crawl.add_argument("--crawl-id", help="id to tag records and log lines with (default: new)")
@@ -193,10 +204,14 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
             sources = load_sources(args.sources)
         except SourcesError as exc:
             raise UsageError(f"{args.sources} has errors:\n{exc}") from None
-        if args.urls:
-            from .crawl import sources_for_urls
+    if args.urls and args.kind != "article" and (sources is not None or args.since):
+        from .crawl import sources_for_urls
 
-            sources += sources_for_urls(args.urls, max_depth=args.max_depth)
+        sources = (sources or []) + sources_for_urls(args.urls, max_depth=args.max_depth)
+    if args.since and sources is not None:
+        from dataclasses import replace
+
+        sources = [replace(s, since=args.since) for s in sources]
     settings = settings.with_overrides(
         broker_url="memory://",
         storage_url=args.out,

@@ -1,0 +1,150 @@
+"""The stage actors called directly on in-memory services: limits, scopes, prefixes, politeness."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.pipeline_support import mixed_site
+from tests.site import serve_site
+from workers.actors import discover_stage, fetch_stage, sink_stage
+from workers.messages import fetch_task, page_task, sink_task
+from workers.runtime import Runtime, build_runtime
+from workers.settings import Settings
+from workers.sources import Source
+from workers.urls import normalize_url, url_id
+
+
+@pytest.fixture
+def rt() -> Runtime:
+    settings = Settings.from_env({}, storage_url=f"memory://{uuid.uuid4().hex}", allow_private=True, host_rate=0.0)
+    runtime = build_runtime(settings)
+    runtime.sent: list[tuple[str, dict[str, Any], int]] = []  # type: ignore[misc]
+
+    def send(stage: str, task: dict[str, Any]) -> None:
+        runtime.sent.append((stage, task, 0))  # type: ignore[attr-defined]
+
+    def send_later(stage: str, task: dict[str, Any], delay_ms: int) -> None:
+        runtime.sent.append((stage, task, delay_ms))  # type: ignore[attr-defined]
+
+    runtime.send, runtime.send_later = send, send_later
+    return runtime
+
+
+def _sent(rt: Runtime) -> list[tuple[str, dict[str, Any], int]]:
+    return rt.sent  # type: ignore[attr-defined, no-any-return]
+
+
+def _page(rt: Runtime, body: bytes, *, kind: str = "listing", depth: int = 0, source: str | None = None,
+          poll_id: str | None = None, content_type: str = "text/html") -> dict[str, Any]:
+    url = "https://news.example/world/"
+    task = fetch_task(crawl_id="c", url=url, url_id=url_id(url), kind=kind, depth=depth, source=source,
+                      poll_id=poll_id, allowed_hosts=None if source else ["news.example"])
+    key = f"raw/{uuid.uuid4().hex}.html"
+    rt.storage.put(key, body)
+    return page_task(task, final_url=url, status=200, fetched_at="2025-01-01T00:00:00Z", raw_key=key,
+                     content_type=content_type, encoding=None, size=len(body))
+
+
+def _listing(n: int, *, query: bool = False, next_page: bool = False) -> bytes:
+    links = "".join(
+        f'<article><h2><a href="/world/2025/01/21/{"story.html?id=" + str(i) if query else f"story-number-{i}.html"}">'
+        f"Story number {i} about the harbour</a></h2></article>"
+        for i in range(n)
+    )
+    nxt = '<a rel="next" href="/world/page/2/">Next</a>' if next_page else ""
+    return f"<html><body><main>{links}</main>{nxt}</body></html>".encode()
+
+
+def test_the_page_budget_caps_a_poll_and_is_reported(rt: Runtime) -> None:
+    rt.sources.put(Source(name="s", start_urls=("https://news.example/world/",), kinds=("listing",),
+                          allowed_hosts=("news.example",), max_pages=3))
+    discover_stage(rt, _page(rt, _listing(10), source="s", poll_id="p1"))
+    assert len(_sent(rt)) == 3
+    assert rt.outcomes["discover.limit"] == 1
+    discover_stage(rt, _page(rt, _listing(12), source="s", poll_id="p1"))
+    assert len(_sent(rt)) == 3, "the budget holds across pages of the same poll"
+
+
+def test_listings_stop_at_the_depth_limit_articles_do_not(rt: Runtime) -> None:
+    page = _page(rt, _listing(2, next_page=True), depth=5)
+    page["max_depth"] = 5
+    discover_stage(rt, page)
+    kinds = sorted(t["kind"] for _, t, _ in _sent(rt))
+    assert kinds == ["article", "article"]
+    page = _page(rt, _listing(0, next_page=True), depth=4)
+    page["max_depth"] = 5
+    discover_stage(rt, page)
+    assert [t["depth"] for _, t, _ in _sent(rt)][-1] == 5
+
+
+def test_one_path_gets_a_bounded_number_of_query_variants(rt: Runtime) -> None:
+    discover_stage(rt, _page(rt, _listing(80, query=True)))
+    assert len(_sent(rt)) == 50
+
+
+def test_articles_once_per_source_listings_once_per_poll_unless_refresh(rt: Runtime) -> None:
+    rt.sources.put(Source(name="s", start_urls=("https://news.example/",), kinds=("home",),
+                          allowed_hosts=("news.example",)))
+    rt.sources.put(Source(name="r", start_urls=("https://news.example/",), kinds=("home",),
+                          allowed_hosts=("news.example",), refresh=True))
+    body = _listing(2, next_page=True)
+    for poll in ("p1", "p2"):
+        discover_stage(rt, _page(rt, body, source="s", poll_id=poll))
+    kinds = [t["kind"] for _, t, _ in _sent(rt)]
+    assert kinds.count("article") == 2 and kinds.count("listing") == 2
+    _sent(rt).clear()
+    for poll in ("p1", "p2"):
+        discover_stage(rt, _page(rt, body, source="r", poll_id=poll))
+    assert [t["kind"] for _, t, _ in _sent(rt)].count("article") == 4, "refresh re-fetches each poll"
+
+
+def test_a_sources_storage_prefix_applies_to_records(rt: Runtime) -> None:
+    rt.sources.put(Source(name="bbc", start_urls=("https://news.example/",), kinds=("home",),
+                          storage_prefix="bbc/"))
+    url = normalize_url("https://news.example/world/a-story.html")
+    record = {"schema_version": 1, "id": url_id(url), "url": url, "final_url": url, "canonical_url": None,
+              "host": "news.example", "crawl_id": "c", "fetched_at": "2025-01-01T00:00:00Z", "status": 200,
+              "title": "t", "authors": [], "published": None, "language": None, "sitename": None,
+              "description": None, "text": "x", "word_count": 1, "content_sha256": "0" * 64, "raw_key": "raw/x",
+              "extractor": {"name": "x", "version": "1", "options": {}}}
+    task = sink_task(crawl_id="c", url_id=url_id(url), record=record)
+    task["source"] = "bbc"
+    sink_stage(rt, task)
+    keys = list(rt.storage.keys("bbc/"))
+    assert len(keys) == 1 and keys[0].startswith("bbc/articles/news.example/")
+    assert orjson.loads(rt.storage.get(keys[0]))["url"] == url
+
+
+def test_a_sources_own_rate_spaces_its_fetches(rt: Runtime) -> None:
+    site = mixed_site(corpus=1, seed_per_style=1)
+    with serve_site(site) as server:
+        rt.sources.put(Source(name="slow", start_urls=(server.base_url + "/",), kinds=("home",),
+                              allowed_hosts=("127.0.0.1",), host_rate=0.5))
+        for article in site.articles[:2]:
+            url = normalize_url(server.base_url + article.path)
+            fetch_stage(rt, fetch_task(crawl_id="c", url=url, url_id=url_id(url), kind="article", source="slow"))
+        assert len(server.requests) == 1, "the second fetch waits for its slot"
+    stages = [(stage, delay) for stage, _, delay in _sent(rt)]
+    assert stages[0] == ("extract", 0)
+    assert stages[1][0] == "fetch" and 1800 <= stages[1][1] <= 2000, "delayed by the source's 2 s interval"
+    assert "slot_at" in _sent(rt)[1][1]
+
+
+def test_since_drops_older_sitemap_and_feed_entries(rt: Runtime) -> None:
+    rt.sources.put(Source(name="s", start_urls=("https://news.example/sitemap.xml",), kinds=("sitemap",),
+                          allowed_hosts=("news.example",), since="2025-01-15"))
+    rows = "".join(
+        f"<url><loc>https://news.example/world/2025/01/{day:02d}/story-of-the-day-{day}.html</loc>"
+        f"<lastmod>2025-01-{day:02d}</lastmod></url>"
+        for day in (10, 14, 15, 20)
+    )
+    body = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</urlset>'
+    discover_stage(rt, _page(rt, body.encode(), kind="sitemap", source="s", content_type="application/xml"))
+    sent = [t for _, t, _ in _sent(rt)]
+    assert [t["url"].rsplit("-", 1)[1] for t in sent] == ["20.html", "15.html"], "newest first, none before since"
+    assert sent[0]["found"] == {"via": "sitemap", "published": "2025-01-20", "title": None,
+                                "referrer": "https://news.example/world/"}
