@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from .feeds import find_feeds, looks_like_feed, parse_feed
+from .htmlparse import parse_html
 from .links import discover_links
 from .sitemaps import looks_like_sitemap, newest_first, parse_sitemap, sitemaps_from_robots
 from .sources import Source, classify_with
@@ -73,12 +74,15 @@ def found_on_page(
         if since is not None:
             entries = [e for e in entries if e.published is None or e.published[:10] >= since[:10]]
         return [Found(e.url, "article", "feed", e.published, e.title) for e in entries]
+    tree = parse_html(body)
+    if tree is None:
+        return []
     found = [
         Found(link.url, link.kind, "listing", title=link.text or None)
-        for link in discover_links(body, base_url, allowed_hosts=allowed_hosts)
+        for link in discover_links(tree, base_url, allowed_hosts=allowed_hosts)
     ]
     if kind == "home":
-        found += [Found(url, "feed", "home") for url in find_feeds(body, base_url)]
+        found += [Found(url, "feed", "home") for url in find_feeds(tree, base_url)]
         found.append(Found(_robots_url(base_url), "robots", "home"))
     return found
 

@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 import feedparser  # type: ignore[import-untyped]
 from lxml import etree
 
+from workers.htmlparse import parse_html
 from workers.urls import InvalidURL, normalize_url
 
 __all__ = [
@@ -234,10 +235,10 @@ def looks_like_feed(data: bytes, content_type: str | None) -> bool:
     return _media_type(content_type) in _FEED_CONTENT_TYPES
 
 
-def find_feeds(html: str | bytes, base_url: str) -> list[str]:
+def find_feeds(html: str | bytes | etree._Element, base_url: str) -> list[str]:
     """Feed URLs a page announces with ``<link rel="alternate" type="application/rss+xml|atom+xml|
     feed+json" href>``: absolute, normalised, in document order, each once (``<base href>`` honoured)."""
-    root = _parse_html(html)
+    root = parse_html(html)
     if root is None:
         return []
     base = base_url
@@ -257,25 +258,6 @@ def find_feeds(html: str | bytes, base_url: str) -> list[str]:
         except (InvalidURL, ValueError):
             continue
     return list(found)
-
-
-def _parse_html(html: str | bytes) -> etree._Element | None:
-    if isinstance(html, str):
-        data, encoding = html.encode("utf-8", "surrogatepass"), "utf-8"
-    else:
-        data, encoding = html, None
-        try:
-            data.decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            pass  # libxml2 reads the page's own <meta charset>
-    if not data.strip():
-        return None
-    parser = etree.HTMLParser(encoding=encoding, remove_comments=True, remove_pis=True, no_network=True)
-    try:
-        return etree.fromstring(data, parser)
-    except (etree.LxmlError, ValueError, LookupError):
-        return None
 
 
 def _media_type(content_type: str | None) -> str:

@@ -16,7 +16,6 @@ are dropped: they are neither articles nor listings this crawler should walk.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +24,7 @@ from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 from lxml import etree
 
+from workers.htmlparse import parse_html
 from workers.urls import InvalidURL, host_of, normalize_url
 
 __all__ = ["ARTICLE", "LISTING", "Link", "classify_url", "discover_links"]
@@ -120,7 +120,6 @@ _TEASER_RE = re.compile(
 )
 _NAV_RE = re.compile(r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|footer-links)(?:$|[\s_-])")
 _HEADLINE_TAGS = frozenset({"h1", "h2", "h3", "h4", "article"})
-_META_CHARSET_RE = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _SKIP_SCHEMES = ("mailto:", "javascript:", "tel:", "sms:", "data:", "callto:", "whatsapp:", "ftp:", "file:")
 
 
@@ -143,13 +142,13 @@ def classify_url(url: str) -> str | None:
     return None
 
 
-def discover_links(html: str | bytes, base_url: str, *, allowed_hosts: frozenset[str]) -> list[Link]:
+def discover_links(html: str | bytes | etree._Element, base_url: str, *, allowed_hosts: frozenset[str]) -> list[Link]:
     """Articles and listing pages linked from one page, each URL once, in document order.
 
     ``base_url`` is the URL the page was fetched from; ``<base href>`` is respected. Links to hosts
     outside ``allowed_hosts``, junk links and the page itself are dropped. Garbage input gives ``[]``.
     """
-    root = _parse(html)
+    root = parse_html(html)
     if root is None:
         return []
     try:
@@ -284,40 +283,6 @@ def _effective_base(root: etree._Element, base_url: str) -> str:
                 return base_url
             return joined if urlsplit(joined).scheme in ("http", "https") else base_url
     return base_url
-
-
-def _parse(html: str | bytes) -> etree._Element | None:
-    """Parse leniently; None for input with no document in it."""
-    if isinstance(html, str):
-        data, encoding = html.encode("utf-8", "surrogatepass"), "utf-8"
-    else:
-        data, encoding = html, _sniff_encoding(html)
-    if not data.strip():
-        return None
-    parser = etree.HTMLParser(encoding=encoding, remove_comments=True, remove_pis=True, no_network=True)
-    try:
-        return etree.fromstring(data, parser)
-    except (etree.LxmlError, ValueError, LookupError):
-        return None
-
-
-def _sniff_encoding(data: bytes) -> str:
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        return "utf-8"
-    match = _META_CHARSET_RE.search(data, 0, 65536)
-    if match:
-        name = match.group(1).decode("ascii", "replace")
-        try:
-            return codecs.lookup(name).name
-        except LookupError:
-            pass
-    return "cp1252"
 
 
 @lru_cache(maxsize=65536)
