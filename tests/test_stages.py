@@ -17,25 +17,24 @@ from workers.settings import Settings
 from workers.sources import Source
 from workers.urls import normalize_url, url_id
 
+Sent = list[tuple[str, dict[str, Any], int]]
+_SENT: dict[int, Sent] = {}
+
 
 @pytest.fixture
 def rt() -> Runtime:
+    """A runtime on in-memory services whose ``send``s are recorded instead of enqueued."""
     settings = Settings.from_env({}, storage_url=f"memory://{uuid.uuid4().hex}", allow_private=True, host_rate=0.0)
     runtime = build_runtime(settings)
-    runtime.sent: list[tuple[str, dict[str, Any], int]] = []  # type: ignore[misc]
-
-    def send(stage: str, task: dict[str, Any]) -> None:
-        runtime.sent.append((stage, task, 0))  # type: ignore[attr-defined]
-
-    def send_later(stage: str, task: dict[str, Any], delay_ms: int) -> None:
-        runtime.sent.append((stage, task, delay_ms))  # type: ignore[attr-defined]
-
-    runtime.send, runtime.send_later = send, send_later
+    sent: Sent = []
+    _SENT[id(runtime)] = sent
+    runtime.send = lambda stage, task: sent.append((stage, task, 0))
+    runtime.send_later = lambda stage, task, delay_ms: sent.append((stage, task, delay_ms))
     return runtime
 
 
-def _sent(rt: Runtime) -> list[tuple[str, dict[str, Any], int]]:
-    return rt.sent  # type: ignore[attr-defined, no-any-return]
+def _sent(rt: Runtime) -> Sent:
+    return _SENT[id(rt)]
 
 
 def _page(rt: Runtime, body: bytes, *, kind: str = "listing", depth: int = 0, source: str | None = None,
