@@ -86,8 +86,10 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
 
     # Discovery pages come as XML, JSON or text too: their parsers judge them, not the media type.
     accept = None if task["kind"] in DISCOVERY_KINDS else HTML_TYPES
+    revisit = task["kind"] in DISCOVERY_KINDS or bool(source and source.refresh)
+    etag, modified = rt.validators.get(task["url_id"]) if revisit else (None, None)
     result = fetch_page(rt.client, task["url"], max_bytes=settings.max_bytes, deadline_s=settings.request_timeout,
-                        accept=accept)
+                        accept=accept, etag=etag, last_modified=modified)
     fields = {**trace, "status": result.status, "ms": result.ms, "bytes": result.bytes}
     if result.transient:
         attempt = _retries()
@@ -101,6 +103,8 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
         absent = task["kind"] == "robots" and result.status in {404, 410}
         rt.outcome("fetch.absent" if absent else f"fetch.{result.outcome}", reason=result.reason, **fields)
         return
+    if revisit:
+        rt.validators.put(task["url_id"], result.etag, result.last_modified)
     digest = hashlib.sha256(result.body).hexdigest()
     key = _prefixed(source, raw_key(trace["host"], task["url_id"], digest))
     rt.storage.put_new(key, result.body)

@@ -27,13 +27,14 @@ from .registry import MemoryRegistry, RedisRegistry, Registry
 from .schedule import MemorySchedule, RedisSchedule, Schedule
 from .settings import Settings
 from .storage import Storage, deadletter_key, open_storage
+from .validators import MemoryValidators, RedisValidators, Validators
 
 __all__ = ["Runtime", "build_runtime"]
 
 ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
 
 #: Outcomes that are not failures, logged at info; everything else is a warning.
-_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent"}
+_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent", "not_modified"}
 
 
 def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
@@ -51,6 +52,7 @@ class Runtime:
     limits: Limits
     sources: Registry
     schedule: Schedule
+    validators: Validators
     client_factory: Callable[[], httpx.Client]
     pool: Executor | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -120,15 +122,17 @@ def build_runtime(
     limits: Limits
     sources: Registry
     schedule: Schedule
+    validators: Validators
     if redis_client is None:
         seen, slots, limits = MemorySeen(), MemorySlots(), MemoryLimits()
-        sources, schedule = MemoryRegistry(), MemorySchedule()
+        sources, schedule, validators = MemoryRegistry(), MemorySchedule(), MemoryValidators()
     else:
         ns = settings.namespace
         seen = make_seen(redis_client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
                          error_rate=settings.bloom_error)
         slots, limits = RedisSlots(redis_client, ns), RedisLimits(redis_client, ns)
         sources, schedule = RedisRegistry(redis_client, ns), RedisSchedule(redis_client, ns)
+        validators = RedisValidators(redis_client, ns)
     return Runtime(
         settings=settings,
         storage=storage,
@@ -137,6 +141,7 @@ def build_runtime(
         limits=limits,
         sources=sources,
         schedule=schedule,
+        validators=validators,
         client_factory=lambda: build_client(settings, resolver=resolver),
         pool=pool,
     )
