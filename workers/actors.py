@@ -23,6 +23,7 @@ from .middleware import PoisonMessage
 from .record import build_record
 from .runtime import Runtime
 from .sources import DEFAULT_MAX_DEPTH as SOURCE_MAX_DEPTH
+from .sources import DEFAULT_MAX_PAGES as SOURCE_MAX_PAGES
 from .sources import Source
 from .storage import raw_key, record_key
 from .traps import query_variant_key
@@ -34,7 +35,7 @@ __all__ = ["DEFAULT_MAX_DEPTH", "TransientFailure", "declare_actors"]
 #: -> page 3 …): pagination depth.  The page budget per poll is what stops a runaway crawl.
 DEFAULT_MAX_DEPTH = SOURCE_MAX_DEPTH
 #: Pages one poll of a crawl without a sources file may discover.
-DEFAULT_MAX_PAGES = 10_000
+DEFAULT_MAX_PAGES = SOURCE_MAX_PAGES
 #: A politeness wait shorter than this is not worth a trip through the queue.
 _MIN_DELAY_S = 0.05
 
