@@ -99,3 +99,43 @@ def test_a_sigkilled_worker_loses_no_page_and_stores_none_twice(tmp_path: Path, 
     assert len(stored_events) == len(site.articles), "each article written exactly once"
     assert len({e["url_id"] for e in stored_events}) == len(site.articles)
     assert recovered < 90
+
+
+def test_delayed_messages_survive_a_worker_death_and_a_redis_outage(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    redis = RedisServer(port=free_port(), directory=tmp_path, appendonly=True)
+    redis.start()
+    site = mixed_site(corpus=10, seed_per_style=1)
+    out = tmp_path / "out"
+    # 4 requests per second to the one host: most fetches wait in the delay queue, held by the worker.
+    env = worker_env(INGEST_BROKER_URL=redis.url, INGEST_STORAGE_URL=str(out), INGEST_ALLOW_PRIVATE="1",
+                     INGEST_HOST_RATE="4")
+    storage = open_storage(str(out))
+    client = redis.client()
+
+    def delayed_held() -> int:
+        return sum(int(client.scard(k)) for k in client.keys("ingest:__acks__.*.fetch.DQ"))
+
+    try:
+        with serve_site(site) as server:
+            with workers((["--processes", "1", "--threads", "4"], tmp_path / "a.log"), env=env) as first:
+                report = enqueue_urls([("test", server.base_url + "/")], Settings.from_env(env), kind="listing",
+                                      crawl_id="outage")
+                assert report.enqueued == 1
+                wait_for(lambda: delayed_held() >= 5, 60, "fetches waiting in the delay queue")
+                first[0].kill()
+            held = delayed_held()
+            redis.stop()  # and Redis goes down too, then comes back from its append-only file
+            redis.start()
+            client = redis.client()
+            assert delayed_held() == held >= 5, "the held delayed messages are still on record after the restart"
+            with workers((["--processes", "1", "--threads", "4"], tmp_path / "b.log"), env=env) as second:
+                wait_for(lambda: len(list(storage.keys("articles/"))) == len(site.articles), 120, "every article")
+                second[0].stop()
+            records = load_records(storage)
+            assert_site_stored(site, server.base_url, records)
+        stored = events_named(first, "sink.stored") + events_named(second, "sink.stored")
+        assert len(stored) == len(site.articles), "each article written exactly once"
+    finally:
+        redis.stop()

@@ -497,7 +497,7 @@ class _RobotsHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def robots_server() -> Iterator[_RobotsServer]:
     server = _RobotsServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server

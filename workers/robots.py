@@ -142,7 +142,7 @@ def verdict(robots_body: bytes | None, status: int | None, url: str, user_agent:
     token = product_token(user_agent)
     # protego also matches a group named by a *prefix* of our token ("ing" for "ingest"); RFC 9309
     # wants an exact match, so without a group of our own we ask for the "*" group alone.
-    name = user_agent
+    name = token if token and token in parsed.agents else "*"
     delay = _delay(parsed.rules, name)
     if parsed.rules.can_fetch(url, name):
         return RobotsVerdict(True, delay, "allowed")
@@ -228,7 +228,7 @@ def _parse(body: bytes) -> _Parsed | None:
         if not token:
             return line.group(0)
         agents.add(token)
-        return line.group(1) + token
+        return line.group(0)
 
     # Groups are matched on product tokens (RFC 9309; "User-agent: ingest/1.0" names "ingest"), and
     # protego compares whole values, so reduce each user-agent line to its token before parsing.
