@@ -54,4 +54,4 @@ def test_workers_on_redis_store_every_article_once_in_s3(
         assert all(e["crawl_id"] == "redis-e2e" and e["host"] == "127.0.0.1" for e in extracted)
         requested = [path for path, _ in server.requests]
         assert len(requested) == len(set(requested)), "a page was fetched twice"
-    assert len(list(storage.keys("raw/"))) == len(requested)
+    assert len(list(storage.keys("raw/"))) == len(events_named(procs, "fetch.done"))

@@ -7,6 +7,7 @@ spacing invariant, which must hold however the threads interleave.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -39,7 +40,7 @@ def workers(request: pytest.FixtureRequest) -> Workers:
 
     def make(n: int = 1, **options: Any) -> list[HostPolicy]:
         if server is None:
-            shared = MemoryHostPolicy(**options)
+            shared: HostPolicy = MemoryHostPolicy(**options)
             return [shared] * n
         ns = f"t{uuid.uuid4().hex[:8]}"
         return [RedisHostPolicy(server.client(), ns, **options) for _ in range(n)]
@@ -84,9 +85,9 @@ def test_holder_goes_at_its_slot_and_waits_when_early(workers: Workers) -> None:
     p.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0)
     held = p.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0)
     assert held.slot_at == 101.0
-    early = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=101.0, now=100.7)
-    assert early.slot_at == 101.0 and early.wait_s == pytest.approx(0.3), "early: same slot, wait the rest"
-    assert p.state("h", now=100.7)["next_slot"] == 102.0, "coming back early reserves nothing new"
+    early = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=101.0, now=100.75)
+    assert early.slot_at == 101.0 and early.wait_s == 0.25, "early: same slot, wait the rest"
+    assert p.state("h", now=100.75)["next_slot"] == 102.0, "coming back early reserves nothing new"
     on_time = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=101.0, now=101.0)
     assert on_time.wait_s == 0 and on_time.lease is not None
 
@@ -96,11 +97,11 @@ def test_a_late_send_pushes_the_next_holder_not_the_spacing(workers: Workers) ->
     p.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0)
     first = p.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0)
     second = p.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0)
-    late = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=first.slot_at, now=101.8)
+    late = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=first.slot_at, now=101.75)
     assert late.wait_s == 0, "a late holder still goes"
     on_time = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=second.slot_at, now=102.0)
-    assert on_time.wait_s == pytest.approx(0.8) and on_time.slot_at == 102.0, "waits for last send + interval"
-    go = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=on_time.slot_at, now=102.8)
+    assert on_time.wait_s == 0.75 and on_time.slot_at == 102.0, "waits for last send + interval"
+    go = p.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=on_time.slot_at, now=102.75)
     assert go.wait_s == 0
     assert go.at - late.at >= 1.0
 
@@ -119,7 +120,7 @@ def test_concurrency_cap_and_release(workers: Workers) -> None:
     two = b.acquire("h", interval_s=0.0, max_concurrency=2, now=100.0)
     assert one.wait_s == two.wait_s == 0 and one.lease != two.lease
     full = a.acquire("h", interval_s=0.0, max_concurrency=2, now=100.0)
-    assert full.wait_s == BUSY_WAIT_S and full.lease is None
+    assert full.wait_s == pytest.approx(BUSY_WAIT_S) and full.lease is None
     assert b.state("h", now=100.0)["in_flight"] == 2
     assert one.lease is not None
     b.release("h", one.lease, latency_s=0.05, status=200, retry_after_s=None, now=100.05)
@@ -150,14 +151,14 @@ def test_retry_after_pushes_every_workers_next_send(workers: Workers) -> None:
     a, b = workers(2)
     sent = a.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0)
     held = [b.acquire("h", interval_s=1.0, max_concurrency=10, now=100.0) for _ in range(3)]
-    a.release("h", sent.lease, latency_s=0.1, status=429, retry_after_s=30.0, now=100.1)
-    fresh = b.acquire("h", interval_s=1.0, max_concurrency=10, now=100.2)
-    assert fresh.slot_at == 130.1, "no worker sends before the Retry-After"
+    a.release("h", sent.lease, latency_s=0.1, status=429, retry_after_s=30.0, now=100.25)
+    fresh = b.acquire("h", interval_s=1.0, max_concurrency=10, now=100.5)
+    assert fresh.slot_at == 130.25, "no worker sends before the Retry-After"
     later = [b.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=h.slot_at, now=h.slot_at) for h in held]
     slots = [p.slot_at for p in [fresh, *later]]
-    assert all(s is not None and s >= 130.1 for s in slots)
-    assert len(set(slots)) == 4, "the pushed waiters line up instead of all waking at 130.1"
-    assert b.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=130.1, now=130.1).wait_s == 0
+    assert all(s is not None and s >= 130.25 for s in slots)
+    assert len(set(slots)) == 4, "the pushed waiters line up instead of all waking at 130.25"
+    assert b.acquire("h", interval_s=1.0, max_concurrency=10, slot_at=130.25, now=130.25).wait_s == 0
 
 
 def test_retry_after_is_capped(workers: Workers) -> None:
@@ -261,7 +262,7 @@ def test_sends_stay_spaced_under_real_threads_and_late_wakes(workers: Workers) -
         t.join(30)
     sends.sort()
     assert len(sends) == 8 * per_worker
-    gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
     assert min(gaps) >= interval - 1e-9, f"two sends {min(gaps):.4f}s apart"
     assert handles[0].state("h")["in_flight"] == 0
 
@@ -269,11 +270,11 @@ def test_sends_stay_spaced_under_real_threads_and_late_wakes(workers: Workers) -
 def test_redis_state_lives_in_expiring_keys(redis_server: RedisServer) -> None:
     client = redis_server.client()
     p = RedisHostPolicy(client, "t", lease_ttl_s=30.0)
-    p.acquire("news.example", interval_s=1.0, max_concurrency=2)
-    assert 0 < client.pttl("t:host:{news.example}") <= (6 * 3600 + 2) * 1000
+    p.acquire("news.example", interval_s=30.0, max_concurrency=2)
+    assert 0 < client.pttl("t:host:{news.example}") <= (6 * 3600 + 30) * 1000, "idle life after the last reservation"
     assert 0 < client.pttl("t:leases:{news.example}") <= 90_000
     waiting = p.acquire("news.example", interval_s=30.0, max_concurrency=2)
-    assert 0.9 < waiting.wait_s <= 1.0, "the server's clock, in seconds"
+    assert 25.0 < waiting.wait_s <= 30.0, "the server's clock, in seconds"
 
 
 # --- The Memory and Redis policies are the same machine: random histories give identical answers. ---
@@ -290,10 +291,12 @@ _op = st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(_op, min_size=1, max_size=25))
 def test_memory_and_redis_policies_agree(redis_server: RedisServer, ops: list[tuple[Any, ...]]) -> None:
-    options = {"lease_ttl_s": 20.0, "slow_latency_s": 1.0, "max_penalty_s": 100.0}
-    mem = MemoryHostPolicy(**options)  # type: ignore[arg-type]
-    red = RedisHostPolicy(redis_server.client(), f"d{uuid.uuid4().hex[:8]}", **options)  # type: ignore[arg-type]
-    now, held, leases = 1000.0, [], []
+    mem = MemoryHostPolicy(lease_ttl_s=20.0, slow_latency_s=1.0, max_penalty_s=100.0)
+    red = RedisHostPolicy(redis_server.client(), f"d{uuid.uuid4().hex[:8]}", lease_ttl_s=20.0, slow_latency_s=1.0,
+                          max_penalty_s=100.0)
+    now = 1000.0
+    held: list[float] = []
+    leases: list[tuple[str, str]] = []
     for op in ops:
         now += op[1]
         if op[0] == "acquire":

@@ -126,24 +126,8 @@ def test_a_sources_own_rate_spaces_its_fetches(rt: Runtime) -> None:
         for article in site.articles[:2]:
             url = normalize_url(server.base_url + article.path)
             fetch_stage(rt, fetch_task(crawl_id="c", url=url, url_id=url_id(url), kind="article", source="slow"))
-        assert len(server.requests) == 1, "the second fetch waits for its slot"
-    stages = [(stage, delay) for stage, _, delay in _sent(rt)]
-    assert stages[0] == ("extract", 0)
-    assert stages[1][0] == "fetch" and 1800 <= stages[1][1] <= 2000, "delayed by the source's 2 s interval"
-    assert "slot_at" in _sent(rt)[1][1]
-
-
-def test_since_drops_older_sitemap_and_feed_entries(rt: Runtime) -> None:
-    rt.sources.put(Source(name="s", start_urls=("https://news.example/sitemap.xml",), kinds=("sitemap",),
-                          allowed_hosts=("news.example",), since="2025-01-15"))
-    rows = "".join(
-        f"<url><loc>https://news.example/world/2025/01/{day:02d}/story-of-the-day-{day}.html</loc>"
-        f"<lastmod>2025-01-{day:02d}</lastmod></url>"
-        for day in (10, 14, 15, 20)
-    )
-    body = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</urlset>'
-    discover_stage(rt, _page(rt, body.encode(), kind="sitemap", source="s", content_type="application/xml"))
-    sent = [t for _, t, _ in _sent(rt)]
-    assert [t["url"].rsplit("-", 1)[1] for t in sent] == ["20.html", "15.html"], "newest first, none before since"
-    assert sent[0]["found"] == {"via": "sitemap", "published": "2025-01-20", "title": None,
-                                "referrer": "https://news.example/world/"}
+        assert [p for p, _ in server.requests] == ["/robots.txt"], "robots.txt first, under the host's rate"
+    sent = _sent(rt)
+    assert sent[0][0] == "fetch" and sent[0][2] == 0, "the first page goes round again for its own permit"
+    assert sent[1][0] == "fetch" and 1900 <= sent[1][2] <= 2100, "the second waits the source's 2 s interval"
+    assert "slot_at" in sent[1][1] and "slot_at" not in sent[0][1]

@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import RedisServer, S3Server
 from workers.frontier import MemorySeen, RedisSeen, Seen
-from workers.politeness import MemorySlots, RedisSlots
 from workers.storage import Storage, StorageError, deadletter_key, open_storage, raw_key, record_key
 
 
@@ -98,24 +97,6 @@ def test_redis_seen_under_concurrent_claimers(redis_server: RedisServer) -> None
         t.join()
     owned = [uid for claimed in wins.values() for uid in claimed]
     assert sorted(owned) == sorted(ids), "every URL claimed by exactly one worker"
-
-
-def test_memory_slots_space_requests() -> None:
-    slots = MemorySlots()
-    waits = [slots.reserve("h", 0.5) for _ in range(4)]
-    assert waits[0] == pytest.approx(0.0, abs=0.01)
-    assert [round(w, 1) for w in waits[1:]] == [0.5, 1.0, 1.5]
-    assert slots.reserve("other", 0.5) == pytest.approx(0.0, abs=0.01)
-
-
-def test_redis_slots_are_shared_and_spaced(redis_server: RedisServer) -> None:
-    a = RedisSlots(redis_server.client(), "t")
-    b = RedisSlots(redis_server.client(), "t")
-    waits = sorted([a.reserve("h", 0.5), b.reserve("h", 0.5), a.reserve("h", 0.5)])
-    assert waits[0] < 0.05
-    assert waits[1] == pytest.approx(0.5, abs=0.06) and waits[2] == pytest.approx(1.0, abs=0.08)
-    ttl = redis_server.client().pttl("t:slot:h")
-    assert 0 < ttl <= 62_000, "slot keys expire instead of piling up"
 
 
 def test_bloom_seen_checks_then_marks(redis_server: RedisServer) -> None:

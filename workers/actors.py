@@ -6,7 +6,6 @@ run, the Redis workers and every test build the same actors on the broker they c
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -16,20 +15,21 @@ import dramatiq
 import orjson
 from dramatiq.middleware import CurrentMessage
 
-from .discovery import DISCOVERY_KINDS, Found, admissible, found_on_page
+from .discovery import Found, admissible, found_on_page
 from .encoder import POISON_ACTOR, POISON_QUEUE
-from .messages import InvalidMessage, fetch_task, page_task, sink_task, validate
+from .fetching import fetch
+from .messages import InvalidMessage, fetch_task, sink_task, validate
 from .middleware import PoisonMessage
 from .record import build_record
 from .runtime import Runtime
 from .sources import DEFAULT_MAX_DEPTH as SOURCE_MAX_DEPTH
 from .sources import DEFAULT_MAX_PAGES as SOURCE_MAX_PAGES
 from .sources import Source
-from .storage import raw_key, record_key
+from .storage import record_key
 from .traps import query_variant_key
 from .urls import host_of, url_id
 
-__all__ = ["DEFAULT_MAX_DEPTH", "TransientFailure", "declare_actors"]
+__all__ = ["DEFAULT_MAX_DEPTH", "declare_actors"]
 
 #: Listing hops followed from a start page when the task does not say (front -> section -> page 2
 #: -> page 3 …): pagination depth.  The page budget per poll is what stops a runaway crawl.
@@ -38,10 +38,6 @@ DEFAULT_MAX_DEPTH = SOURCE_MAX_DEPTH
 DEFAULT_MAX_PAGES = SOURCE_MAX_PAGES
 #: A politeness wait shorter than this is not worth a trip through the queue.
 _MIN_DELAY_S = 0.05
-
-
-class TransientFailure(dramatiq.Retry):
-    """A failure worth retrying (timeouts, 5xx, 429); a Retry, so Dramatiq does not log a traceback."""
 
 
 def _now_iso() -> str:
@@ -73,54 +69,8 @@ def _trace(task: dict[str, Any]) -> dict[str, Any]:
 def fetch_stage(rt: Runtime, message: Any) -> None:
     """Fetch one URL politely, store the raw page, send its claim check on to discover or extract."""
     task = _received("fetch", message)
-    trace = _trace(task)
-    settings = rt.settings
     source = rt.sources.get(task["source"]) if "source" in task else None
-    rate = source.host_rate if source is not None and source.host_rate is not None else settings.host_rate
-    if rate > 0 and "slot_at" not in task:
-        wait = rt.slots.reserve(trace["host"], 1.0 / rate)
-        if wait > _MIN_DELAY_S:
-            rt.send_later("fetch", {**task, "slot_at": time.time() + wait}, int(wait * 1000))
-            rt.log.debug("fetch.delayed", wait_ms=int(wait * 1000), **trace)
-            return
-    from .fetcher import HTML_TYPES, fetch_page
-
-    # Discovery pages come as XML, JSON or text too: their parsers judge them, not the media type.
-    accept = None if task["kind"] in DISCOVERY_KINDS else HTML_TYPES
-    revisit = task["kind"] in DISCOVERY_KINDS or bool(source and source.refresh)
-    etag, modified = rt.validators.get(task["url_id"]) if revisit else (None, None)
-    result = fetch_page(rt.client, task["url"], max_bytes=settings.max_bytes, deadline_s=settings.request_timeout,
-                        accept=accept, etag=etag, last_modified=modified)
-    fields = {**trace, "status": result.status, "ms": result.ms, "bytes": result.bytes}
-    if result.transient:
-        attempt = _retries()
-        if attempt >= settings.fetch_retries:
-            raise PoisonMessage(f"gave up after {attempt + 1} attempts: {result.reason}")
-        rt.outcome("fetch.retry", reason=result.reason, attempt=attempt + 1, **fields)
-        delay = int(result.retry_after * 1000) if result.retry_after is not None else None
-        raise TransientFailure(result.reason, delay=delay)
-    if result.outcome != "ok":
-        # A site without robots.txt is normal, not a skipped page.
-        absent = task["kind"] == "robots" and result.status in {404, 410}
-        rt.outcome("fetch.absent" if absent else f"fetch.{result.outcome}", reason=result.reason, **fields)
-        return
-    if revisit:
-        rt.validators.put(task["url_id"], result.etag, result.last_modified)
-    digest = hashlib.sha256(result.body).hexdigest()
-    key = _prefixed(source, raw_key(trace["host"], task["url_id"], digest))
-    rt.storage.put_new(key, result.body)
-    page = page_task(
-        task,
-        final_url=result.final_url,
-        status=result.status or 200,
-        fetched_at=_now_iso(),
-        raw_key=key,
-        content_type=result.content_type,
-        encoding=result.encoding,
-        size=result.bytes,
-    )
-    rt.send("extract" if task["kind"] == "article" else "discover", page)
-    rt.outcome("fetch.done", kind=task["kind"], **fields)
+    fetch(rt, task, source, _trace(task), _retries())
 
 
 def claim_scope(task: dict[str, Any], kind: str, refresh: bool = False) -> str:

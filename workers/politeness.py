@@ -29,8 +29,6 @@ server's clock, so workers with skewed clocks still agree.  The rules, per host:
 
 :class:`MemoryHostPolicy` (embedded run) and :class:`RedisHostPolicy` run the same rules: the pure
 functions :func:`plan_acquire` and :func:`after_response`, mirrored line by line in ``_POLICY_LUA``.
-The older :class:`HostSlots` (one reservation per call, no concurrency) is kept until the fetch
-stage moves to :class:`HostPolicy`.
 """
 
 from __future__ import annotations
@@ -44,15 +42,13 @@ from typing import Any, Protocol
 
 __all__ = [
     "HostPolicy",
-    "HostSlots",
     "HostState",
     "MemoryHostPolicy",
-    "MemorySlots",
     "Permit",
     "PolicyRules",
     "RedisHostPolicy",
-    "RedisSlots",
     "after_response",
+    "describe",
     "effective_interval",
     "plan_acquire",
 ]
@@ -88,7 +84,7 @@ class Permit:
     lease: str | None
     #: The effective interval the decision used (for logs).
     interval_s: float
-    #: The slot held while waiting, in the policy's clock: pass it back verbatim as ``slot_at``.
+    #: The slot held while waiting (epoch seconds, policy clock): pass it back verbatim as ``slot_at``.
     slot_at: float | None
     #: The policy's clock at the decision (for logs and tests; Redis server time in Redis).
     at: float
@@ -208,7 +204,7 @@ class MemoryHostPolicy:
     """The policy of the embedded run, where every fetch thread lives in this process."""
 
     def __init__(self, *, lease_ttl_s: float = 120.0, slow_latency_s: float = 1.0, max_penalty_s: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.rules = PolicyRules(lease_ttl_s, slow_latency_s, max_penalty_s)
         self._clock = clock
         self._hosts: dict[str, HostState] = {}
@@ -376,51 +372,3 @@ class RedisHostPolicy:
                           blocked_until=float(blocked), penalty_s=float(penalty),
                           ewma_s=float(ewma) if ewma else None, interval_s=float(base))
         return describe(state, self.rules, int(in_flight))
-
-
-class HostSlots(Protocol):
-    """Hands out per-host request times at least ``interval`` seconds apart (superseded by HostPolicy)."""
-
-    def reserve(self, host: str, interval: float) -> float:
-        """Reserve the host's next slot; return how many seconds from now it starts (0 = now)."""
-        ...
-
-
-class MemorySlots:
-    """Slots for the embedded run, where every fetch thread lives in this process."""
-
-    def __init__(self) -> None:
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def reserve(self, host: str, interval: float) -> float:
-        """See :meth:`HostSlots.reserve`."""
-        now = time.monotonic()
-        with self._lock:
-            slot = max(now, self._next.get(host, 0.0))
-            self._next[host] = slot + interval
-        return slot - now
-
-
-_RESERVE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(now, nxt)
-local interval = tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', slot + interval - now + 60000)
-return slot - now
-"""
-
-
-class RedisSlots:
-    """Slots kept in Redis as ``{ns}:slot:{host}`` = next free time in ms (server clock)."""
-
-    def __init__(self, client: Any, namespace: str = "ingest") -> None:
-        self._namespace = namespace
-        self._script = client.register_script(_RESERVE_LUA)
-
-    def reserve(self, host: str, interval: float) -> float:
-        """See :meth:`HostSlots.reserve`."""
-        wait_ms = self._script(keys=[f"{self._namespace}:slot:{host}"], args=[max(1, round(interval * 1000))])
-        return int(wait_ms) / 1000

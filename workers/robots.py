@@ -228,7 +228,7 @@ def _parse(body: bytes) -> _Parsed | None:
         if not token:
             return line.group(0)
         agents.add(token)
-        return line.group(0)
+        return line.group(1) + token
 
     # Groups are matched on product tokens (RFC 9309; "User-agent: ingest/1.0" names "ingest"), and
     # protego compares whole values, so reduce each user-agent line to its token before parsing.

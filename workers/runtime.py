@@ -22,8 +22,9 @@ import orjson
 from .extract import extract_article
 from .frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
 from .logs import get_logger
-from .politeness import HostSlots, MemorySlots, RedisSlots
+from .politeness import HostPolicy, MemoryHostPolicy, RedisHostPolicy
 from .registry import MemoryRegistry, RedisRegistry, Registry
+from .robots import MemoryRobotsCache, RedisRobotsCache, RobotsCache
 from .schedule import MemorySchedule, RedisSchedule, Schedule
 from .settings import Settings
 from .storage import Storage, deadletter_key, open_storage
@@ -48,7 +49,8 @@ class Runtime:
     settings: Settings
     storage: Storage
     seen: Seen
-    slots: HostSlots
+    policy: HostPolicy
+    robots: RobotsCache
     limits: Limits
     sources: Registry
     schedule: Schedule
@@ -118,26 +120,32 @@ def build_runtime(
 
     storage = open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint)
     seen: Seen
-    slots: HostSlots
+    policy: HostPolicy
+    robots: RobotsCache
     limits: Limits
     sources: Registry
     schedule: Schedule
     validators: Validators
+    # Leases outlive the longest request, so a live fetch never loses its place to a "dead" one.
+    lease_ttl = settings.request_timeout + 60
     if redis_client is None:
-        seen, slots, limits = MemorySeen(), MemorySlots(), MemoryLimits()
+        seen, limits = MemorySeen(), MemoryLimits()
+        policy, robots = MemoryHostPolicy(lease_ttl_s=lease_ttl), MemoryRobotsCache()
         sources, schedule, validators = MemoryRegistry(), MemorySchedule(), MemoryValidators()
     else:
         ns = settings.namespace
         seen = make_seen(redis_client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
                          error_rate=settings.bloom_error)
-        slots, limits = RedisSlots(redis_client, ns), RedisLimits(redis_client, ns)
+        limits = RedisLimits(redis_client, ns)
+        policy, robots = RedisHostPolicy(redis_client, ns, lease_ttl_s=lease_ttl), RedisRobotsCache(redis_client, ns)
         sources, schedule = RedisRegistry(redis_client, ns), RedisSchedule(redis_client, ns)
         validators = RedisValidators(redis_client, ns)
     return Runtime(
         settings=settings,
         storage=storage,
         seen=seen,
-        slots=slots,
+        policy=policy,
+        robots=robots,
         limits=limits,
         sources=sources,
         schedule=schedule,

@@ -60,6 +60,8 @@ class Settings:
         default=(), metadata={"doc": "CIDRs allowed even if link-local/metadata (comma-separated)"}
     )
     host_rate: float = field(default=1.0, metadata={"doc": "requests per second per host; 0 = no limit"})
+    host_concurrency: int = field(default=4, metadata={"doc": "requests in flight per host, across all workers"})
+    respect_robots: bool = field(default=True, metadata={"doc": "obey robots.txt (Disallow, Crawl-delay)"})
     user_agent: str = field(
         default="ingest/0.1 (+https://github.com/ingest-news/ingest)",
         metadata={"doc": "User-Agent header, with a contact URL"},
@@ -121,6 +123,8 @@ class Settings:
             raise SettingsError(f"INGEST_SEEN_BACKEND={self.seen_backend!r}: expected exact or bloom")
         if self.bloom_capacity < 1 or not 0 < self.bloom_error < 1:
             raise SettingsError("INGEST_BLOOM_CAPACITY must be positive and INGEST_BLOOM_ERROR between 0 and 1")
+        if self.host_concurrency < 1:
+            raise SettingsError("INGEST_HOST_CONCURRENCY must be at least 1")
         if self.max_bytes <= 0 or self.max_redirects < 0 or self.fetch_retries < 0:
             raise SettingsError("INGEST_MAX_BYTES must be positive, redirects and retries not negative")
 
