@@ -21,6 +21,7 @@ from .discovery import DISCOVERY_KINDS
 from .fetcher import HTML_TYPES, FetchResult, fetch_page
 from .messages import page_task
 from .middleware import PoisonMessage
+from .politeness import Permit
 from .robots import RobotsVerdict, check, origin_of, ttl_for, verdict
 from .runtime import Runtime
 from .sources import Source
@@ -52,7 +53,6 @@ def _now_iso() -> str:
 def fetch(rt: Runtime, task: dict[str, Any], source: Source | None, trace: dict[str, Any], attempt: int) -> None:
     """Fetch a validated task's URL (see the module docstring); raises TransientFailure or GiveUp."""
     settings = rt.settings
-    host = trace["host"]
     robots = _cached_robots(rt, task)
     if robots is not None and not robots.allowed:
         if robots.transient:
@@ -61,48 +61,58 @@ def fetch(rt: Runtime, task: dict[str, Any], source: Source | None, trace: dict[
         return
     rate = source.host_rate if source is not None and source.host_rate is not None else settings.host_rate
     crawl_delay = robots.crawl_delay if robots is not None else None
-    interval = max(1.0 / rate * SPACING_MARGIN if rate > 0 else 0.0, crawl_delay or 0.0)
+    permit = _permit(rt, task, max(1.0 / rate * SPACING_MARGIN if rate > 0 else 0.0, crawl_delay or 0.0), trace)
+    if permit is None:
+        return
+    started = time.monotonic()
+    status: int | None = None
+    retry_after: float | None = None
+    try:
+        if robots is None:
+            status = _load_robots(rt, task)
+            return
+        result = _robots_page(rt, task) if task["kind"] == "robots" else _get(rt, task, source)
+        status, retry_after = result.status, result.retry_after
+    finally:
+        rt.policy.release(trace["host"], permit.lease, latency_s=time.monotonic() - started, status=status,
+                          retry_after_s=retry_after)
+    _settle(rt, task, source, result, trace, attempt)
+
+
+def _permit(rt: Runtime, task: dict[str, Any], interval: float, trace: dict[str, Any]) -> Permit | None:
+    """A send permit for the task's host, or None when the task went back to wait for its slot."""
     slot_at = task.get("slot_at")
     while True:
-        permit = rt.policy.acquire(host, interval_s=interval, max_concurrency=settings.host_concurrency,
+        permit = rt.policy.acquire(trace["host"], interval_s=interval, max_concurrency=rt.settings.host_concurrency,
                                    slot_at=slot_at)
         if permit.wait_s <= 0:
-            break
+            return permit
         if permit.wait_s > _SLEEP_S:
             rt.send_later("fetch", {**task, "slot_at": permit.slot_at}, math.ceil(permit.wait_s * 1000))
             rt.log.debug("fetch.delayed", wait_ms=math.ceil(permit.wait_s * 1000), **trace)
-            return
+            return None
         time.sleep(permit.wait_s)
         slot_at = permit.slot_at
-    if robots is None and _needs_robots(rt, task):
-        # This permit goes to the host's robots.txt; the page waits for a permit of its own, taken
-        # with the Crawl-delay the file may set.  One worker fetches it; the others come back later.
-        answered: list[int | None] = []
 
-        def fetch_robots(url: str) -> tuple[int | None, bytes]:
-            status, body = _fetch_robots(rt, url)
-            answered.append(status)
-            return status, body
 
-        started = time.monotonic()
-        fetched = check(rt.robots, task["url"], settings.user_agent, fetch_robots)
-        rt.policy.release(host, permit.lease, latency_s=time.monotonic() - started if answered else None,
-                          status=answered[0] if answered else None, retry_after_s=None)
-        again = {k: v for k, v in task.items() if k != "slot_at"}
-        if fetched is None:
-            rt.send_later("fetch", again, 1000)
-        else:
-            rt.send("fetch", again)
-        return
-    started = time.monotonic()
-    result: FetchResult | None = None
-    try:
-        result = _robots_page(rt, task) if task["kind"] == "robots" else _get(rt, task, source)
-    finally:
-        rt.policy.release(host, permit.lease, latency_s=time.monotonic() - started,
-                          status=result.status if result else None,
-                          retry_after_s=result.retry_after if result else None)
-    _settle(rt, task, source, result, trace, attempt)
+def _load_robots(rt: Runtime, task: dict[str, Any]) -> int | None:
+    """Spend this permit on the host's robots.txt and send the page round again for a permit of its
+    own, taken with the Crawl-delay the file may set.  One worker fetches the file; the others come
+    back a second later.  Returns the robots.txt status (None when another worker has it)."""
+    answered: list[int | None] = []
+
+    def fetch_robots(url: str) -> tuple[int | None, bytes]:
+        status, body = _fetch_robots(rt, url)
+        answered.append(status)
+        return status, body
+
+    fetched = check(rt.robots, task["url"], rt.settings.user_agent, fetch_robots)
+    again = {k: v for k, v in task.items() if k != "slot_at"}
+    if fetched is None:
+        rt.send_later("fetch", again, 1000)
+    else:
+        rt.send("fetch", again)
+    return answered[0] if answered else None
 
 
 def _needs_robots(rt: Runtime, task: dict[str, Any]) -> bool:
