@@ -97,3 +97,25 @@ def test_pages_in_legacy_charsets_end_up_as_correct_text() -> None:
     for path, (_, _, text) in cases.items():
         record = records[normalize_url(server.base_url + path)]
         assert text.strip()[:30] in record["text"], f"{path}: {record['text'][:80]!r}"
+
+
+def test_robots_txt_disallows_are_recorded_and_its_crawl_delay_spaces_requests() -> None:
+    from tests.pipeline_support import mixed_site
+
+    site = mixed_site(corpus=3, seed_per_style=1)
+    site.pages["/robots.txt"] = (b"User-agent: *\nDisallow: /culture/\nCrawl-delay: 0.5\n", "text/plain")
+    settings = _settings(host_rate=0.0)
+    with serve_site(site) as server, structlog.testing.capture_logs() as logs:
+        summary = run_embedded([server.base_url + "/"], settings, processes=1, threads=4)
+        requests = list(server.requests)
+    paths = [p for p, _ in requests]
+    assert paths.count("/robots.txt") == 1, "robots.txt asked for once, for rules and sitemaps alike"
+    assert not [p for p in paths if p.startswith("/culture/")], "nothing disallowed was requested"
+    disallowed = [e for e in logs if e["event"] == "fetch.disallowed"]
+    assert disallowed and all("/culture/" in e["url"] and "Disallow: /culture/" in e["reason"] for e in disallowed)
+    assert summary.outcomes["fetch.disallowed"] == len(disallowed)
+    times = sorted(t for _, t in requests)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.5 - 0.03, "Crawl-delay: 0.5 holds between every two requests"
+    allowed_articles = [a for a in site.articles if not a.path.startswith("/culture/")]
+    assert summary.stored == len(allowed_articles)

@@ -61,6 +61,9 @@ def fetch(rt: Runtime, task: dict[str, Any], source: Source | None, trace: dict[
         return
     rate = source.host_rate if source is not None and source.host_rate is not None else settings.host_rate
     crawl_delay = robots.crawl_delay if robots is not None else None
+    # Build the HTTP client (once per process) before taking a permit: its start-up (TLS context)
+    # must not sit between the permit and the request, or sends drift closer than the interval.
+    _ = rt.client
     permit = _permit(rt, task, max(1.0 / rate * SPACING_MARGIN if rate > 0 else 0.0, crawl_delay or 0.0), trace)
     if permit is None:
         return
