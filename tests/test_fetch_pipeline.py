@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -115,7 +116,7 @@ def test_robots_txt_disallows_are_recorded_and_its_crawl_delay_spaces_requests()
     assert disallowed and all("/culture/" in e["url"] and "Disallow: /culture/" in e["reason"] for e in disallowed)
     assert summary.outcomes["fetch.disallowed"] == len(disallowed)
     times = sorted(t for _, t in requests)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.5 - 0.03, "Crawl-delay: 0.5 holds between every two requests"
     allowed_articles = [a for a in site.articles if not a.path.startswith("/culture/")]
     assert summary.stored == len(allowed_articles)

@@ -38,5 +38,5 @@ def test_four_fetch_processes_keep_a_host_at_two_requests_per_second(
     assert min(gaps) >= 0.5 - JITTER_S, f"two requests {min(gaps):.3f}s apart"
     # No more than 2 requests in any one-second window (with the same jitter allowance).
     assert all(times[i + 2] - times[i] >= 1.0 - JITTER_S for i in range(len(times) - 2))
-    # And not needlessly slow: close to 2 per second over the crawl.
-    assert (times[-1] - times[0]) <= (len(times) - 1) * 0.5 * 1.5 + 2
+    # And not needlessly slow: while fetches queue up, they go out at the rate, not slower.
+    assert sum(1 for g in gaps if g < 0.6) >= 5

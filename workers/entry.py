@@ -7,6 +7,7 @@ Settings are read from the environment once, here, then passed down explicitly.
 from __future__ import annotations
 
 import redis
+from dramatiq import Worker
 
 from .actors import declare_actors
 from .broker import make_broker
@@ -16,6 +17,12 @@ from .scheduler import SchedulerMiddleware
 from .settings import Settings
 
 settings = Settings.from_env()
+# dramatiq's CLI builds its Worker with the default 1 s idle poll, and a delayed message (a fetch
+# waiting for its host's slot) wakes only when its consumer polls: up to a second late, twice
+# (delay queue, then fetch queue).  A shorter poll keeps politeness delays close to exact.
+_defaults = Worker.__init__.__kwdefaults__
+assert _defaults is not None and "worker_timeout" in _defaults, "dramatiq's Worker changed: revisit INGEST_POLL_MS"
+_defaults["worker_timeout"] = settings.poll_ms
 configure_logging(settings)
 _client = redis.Redis.from_url(settings.broker_url)
 runtime = build_runtime(settings, redis_client=_client)

@@ -79,6 +79,7 @@ class Settings:
         default=250_000, metadata={"doc": "per-million chance a broker command requeues dead work"}
     )
     namespace: str = field(default="ingest", metadata={"doc": "prefix of every Redis key"})
+    poll_ms: int = field(default=200, metadata={"doc": "ms an idle worker waits between polls of its queues"})
     seen_backend: str = field(
         default="exact", metadata={"doc": "seen-set: exact (Redis hash) or bloom (Redis bitmap, ~1.8 MB per million)"}
     )
@@ -123,6 +124,8 @@ class Settings:
             raise SettingsError(f"INGEST_SEEN_BACKEND={self.seen_backend!r}: expected exact or bloom")
         if self.bloom_capacity < 1 or not 0 < self.bloom_error < 1:
             raise SettingsError("INGEST_BLOOM_CAPACITY must be positive and INGEST_BLOOM_ERROR between 0 and 1")
+        if not 10 <= self.poll_ms <= 10_000:
+            raise SettingsError("INGEST_POLL_MS must be between 10 and 10000")
         if self.host_concurrency < 1:
             raise SettingsError("INGEST_HOST_CONCURRENCY must be at least 1")
         if self.max_bytes <= 0 or self.max_redirects < 0 or self.fetch_retries < 0:
