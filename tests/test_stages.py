@@ -131,3 +131,21 @@ def test_a_sources_own_rate_spaces_its_fetches(rt: Runtime) -> None:
     assert sent[0][0] == "fetch" and sent[0][2] == 0, "the first page goes round again for its own permit"
     assert sent[1][0] == "fetch" and 1900 <= sent[1][2] <= 2100, "the second waits the source's 2 s interval"
     assert "slot_at" in sent[1][1] and "slot_at" not in sent[0][1]
+
+
+def test_a_304_on_revisit_costs_no_discovery_and_no_write(rt: Runtime) -> None:
+    from tests.hostile_server import HostileServer
+
+    with HostileServer() as server:
+        url = normalize_url(server.url("/html"))
+        task = fetch_task(crawl_id="c", url=url, url_id=url_id(url), kind="listing", allowed_hosts=["127.0.0.1"])
+        fetch_stage(rt, task)  # robots.txt first (404 here: allowed), the page comes round again
+        fetch_stage(rt, _sent(rt).pop()[1])
+        assert [stage for stage, _, _ in _sent(rt)] == ["discover"]
+        raw_before = sorted(rt.storage.keys("raw/"))
+        fetch_stage(rt, task)
+        assert [stage for stage, _, _ in _sent(rt)] == ["discover"], "nothing handed on after a 304"
+        assert sorted(rt.storage.keys("raw/")) == raw_before
+        headers = [h for path, h in server.requests if path == "/html"]
+    assert rt.outcomes["fetch.not_modified"] == 1
+    assert headers[-1].get("If-None-Match") == '"v1"', "the revisit was conditional"
