@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -36,12 +35,6 @@ __all__ = ["DEFAULT_MAX_DEPTH", "declare_actors"]
 DEFAULT_MAX_DEPTH = SOURCE_MAX_DEPTH
 #: Pages one poll of a crawl without a sources file may discover.
 DEFAULT_MAX_PAGES = SOURCE_MAX_PAGES
-#: A politeness wait shorter than this is not worth a trip through the queue.
-_MIN_DELAY_S = 0.05
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _received(kind: str, message: Any) -> dict[str, Any]:

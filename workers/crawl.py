@@ -104,7 +104,7 @@ class CrawlSummary:
     def by_reason(self, kind: str) -> dict[str, int]:
         """Counts of skipped (``kind="skipped"``) or failed (``"failed"``) pages by outcome."""
         skipped = {"fetch.not_html", "fetch.too_large", "fetch.http_error", "fetch.refused", "fetch.invalid_url",
-                   "fetch.not_modified",
+                   "fetch.not_modified", "fetch.disallowed",
                    "fetch.redirect_loop", "extract.empty", "sink.exists"}
         return {
             name: n
