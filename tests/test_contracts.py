@@ -143,3 +143,14 @@ def test_secrets_in_urls_are_masked() -> None:
     assert redact_url("redis://:hunter2@redis:6379/0") == "redis://***@redis:6379/0"
     assert redact_url("redis://user:hunter2@redis/0") == "redis://user:***@redis/0"
     assert "hunter2" not in str(Settings(broker_url="redis://u:hunter2@h/0").redacted())
+
+
+def test_a_page_without_a_date_takes_the_date_of_the_feed_or_sitemap_entry() -> None:
+    page = _page()
+    page["found"] = {"via": "sitemap", "published": "2025-01-20", "title": None, "referrer": "https://news.example/s"}
+    record = build_record({**_extracted(), "published": None}, page)
+    assert (record["published"], record["published_source"]) == ("2025-01-20", "discovery")
+    assert record["discovered"] == {"via": "sitemap", "published": "2025-01-20", "referrer": "https://news.example/s"}
+    validate("article", record)
+    own = build_record(_extracted(), page)
+    assert (own["published"], own["published_source"]) == ("2025-01-21", "page"), "the page's own date wins"

@@ -18,7 +18,12 @@ def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, A
     same record key.
     """
     url = page["url"]
-    return {
+    found = page.get("found") or {}
+    published, published_source = extracted.get("published"), "page"
+    if not published and found.get("published"):
+        # The page hides its date, but the feed or sitemap entry that led here carried one.
+        published, published_source = found["published"], "discovery"
+    record = {
         "schema_version": SCHEMA_VERSION,
         "id": url_id(url),
         "url": url,
@@ -30,7 +35,9 @@ def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, A
         "status": page["status"],
         "title": extracted.get("title"),
         "authors": list(extracted.get("authors") or []),
-        "published": extracted.get("published"),
+        "published": published,
+        "published_source": published_source if published else None,
+        "updated": extracted.get("updated"),
         "language": extracted.get("language"),
         "sitename": extracted.get("sitename"),
         "description": extracted.get("description"),
@@ -39,4 +46,11 @@ def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, A
         "content_sha256": extracted["content_sha256"],
         "raw_key": page["raw_key"],
         "extractor": extracted["extractor"],
+        "image": extracted.get("image"),
+        "tags": list(extracted.get("tags") or []),
+        "duplicate_of": None,
+        "duplicate_kind": None,
     }
+    if found:
+        record["discovered"] = {k: v for k, v in found.items() if v is not None}
+    return record
