@@ -17,10 +17,12 @@ from dramatiq.middleware import CurrentMessage
 from .discovery import Found, admissible, found_on_page
 from .encoder import POISON_ACTOR, POISON_QUEUE
 from .fetching import fetch
+from .health import PageHealth
 from .messages import InvalidMessage, fetch_task, sink_task, validate
 from .middleware import PoisonMessage
-from .record import build_record
+from .record import build_record, with_text
 from .runtime import Runtime
+from .sitememory import strip_recurring
 from .sources import DEFAULT_MAX_DEPTH as SOURCE_MAX_DEPTH
 from .sources import DEFAULT_MAX_PAGES as SOURCE_MAX_PAGES
 from .sources import Source
@@ -144,22 +146,36 @@ def _within_query_budget(rt: Runtime, crawl_id: str, found: list[Found]) -> list
 
 
 def extract_stage(rt: Runtime, message: Any) -> None:
-    """Extract the article from a stored page and send the record to the sink."""
+    """Extract the article from a stored page, strip what the site repeats on every page, note
+    duplicates and the host's extraction health, and send the record to the sink."""
     page = _received("page", message)
     trace = _trace(page)
     started = time.perf_counter()
     html = rt.storage.get(page["raw_key"])
     extracted = rt.extract(html, page["final_url"], page.get("encoding"))
-    ms = int((time.perf_counter() - started) * 1000)
+    day = page["fetched_at"][:10]
     if not extracted.get("text"):
-        rt.outcome("extract.empty", ms=ms, bytes=len(html), **trace)
+        rt.health.record(PageHealth(trace["host"], empty=True, has_date=False, words=0, teaser_blocks_removed=0,
+                                    day=day))
+        rt.outcome("extract.empty", ms=int((time.perf_counter() - started) * 1000), bytes=len(html), **trace)
         return
-    record = validate("article", build_record(extracted, page))
+    kept, dropped = strip_recurring(extracted["text"].split("\n\n"), trace["host"], page["url_id"], rt.site_memory)
+    if dropped:
+        extracted = with_text(extracted, "\n\n".join(kept))
+    record = build_record(extracted, page)
+    record["duplicate_of"], record["duplicate_kind"] = rt.duplicates.check_and_add(
+        page["url_id"], record["content_sha256"], record["text"]
+    )
+    record = validate("article", record)
+    rt.health.record(PageHealth(trace["host"], empty=False, has_date=record["published"] is not None,
+                                words=record["word_count"], teaser_blocks_removed=dropped, day=day))
     sink = sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record)
     if "source" in page:
         sink["source"] = page["source"]
     rt.send("sink", sink)
-    rt.outcome("extract.done", ms=ms, bytes=len(html), words=record["word_count"], **trace)
+    ms = int((time.perf_counter() - started) * 1000)
+    rt.outcome("extract.done", ms=ms, bytes=len(html), words=record["word_count"], site_blocks_dropped=dropped,
+               duplicate_of=record["duplicate_of"], **trace)
 
 
 def sink_stage(rt: Runtime, message: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .messages import SCHEMA_VERSION
 from .urls import host_of, url_id
 
-__all__ = ["build_record"]
+__all__ = ["build_record", "with_text"]
 
 
 def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
@@ -54,3 +55,14 @@ def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, A
     if found:
         record["discovered"] = {k: v for k, v in found.items() if v is not None}
     return record
+
+
+def with_text(extracted: dict[str, Any], text: str) -> dict[str, Any]:
+    """An extraction result with its text replaced (after site memory stripped blocks), and the
+    fields derived from the text (word count, content hash) made to match."""
+    return {
+        **extracted,
+        "text": text,
+        "word_count": len(text.split()),
+        "content_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    }

@@ -17,16 +17,20 @@ from typing import Any
 import httpx
 import orjson
 
+from .duplicates import DuplicateIndex, MemoryDuplicateIndex, RedisDuplicateIndex
+
 # Imported up front, not lazily inside a worker thread: threads racing through a first import of
 # trafilatura were seen to get a half-initialised module (ImportError) instead of waiting.
 from .extract import extract_article
 from .frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
+from .health import HealthStore, MemoryHealthStore, RedisHealthStore
 from .logs import get_logger
 from .politeness import HostPolicy, MemoryHostPolicy, RedisHostPolicy
 from .registry import MemoryRegistry, RedisRegistry, Registry
 from .robots import MemoryRobotsCache, RedisRobotsCache, RobotsCache
 from .schedule import MemorySchedule, RedisSchedule, Schedule
 from .settings import Settings
+from .sitememory import MemorySiteMemory, RedisSiteMemory, SiteMemory
 from .storage import Storage, deadletter_key, open_storage
 from .validators import MemoryValidators, RedisValidators, Validators
 
@@ -55,6 +59,9 @@ class Runtime:
     sources: Registry
     schedule: Schedule
     validators: Validators
+    site_memory: SiteMemory
+    duplicates: DuplicateIndex
+    health: HealthStore
     client_factory: Callable[[], httpx.Client]
     pool: Executor | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -126,12 +133,16 @@ def build_runtime(
     sources: Registry
     schedule: Schedule
     validators: Validators
+    site_memory: SiteMemory
+    duplicates: DuplicateIndex
+    health: HealthStore
     # Leases outlive the longest request, so a live fetch never loses its place to a "dead" one.
     lease_ttl = settings.request_timeout + 60
     if redis_client is None:
         seen, limits = MemorySeen(), MemoryLimits()
         policy, robots = MemoryHostPolicy(lease_ttl_s=lease_ttl), MemoryRobotsCache()
         sources, schedule, validators = MemoryRegistry(), MemorySchedule(), MemoryValidators()
+        site_memory, duplicates, health = MemorySiteMemory(), MemoryDuplicateIndex(), MemoryHealthStore()
     else:
         ns = settings.namespace
         seen = make_seen(redis_client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
@@ -140,6 +151,8 @@ def build_runtime(
         policy, robots = RedisHostPolicy(redis_client, ns, lease_ttl_s=lease_ttl), RedisRobotsCache(redis_client, ns)
         sources, schedule = RedisRegistry(redis_client, ns), RedisSchedule(redis_client, ns)
         validators = RedisValidators(redis_client, ns)
+        site_memory, duplicates = RedisSiteMemory(redis_client, ns), RedisDuplicateIndex(redis_client, ns)
+        health = RedisHealthStore(redis_client, ns)
     return Runtime(
         settings=settings,
         storage=storage,
@@ -150,6 +163,9 @@ def build_runtime(
         sources=sources,
         schedule=schedule,
         validators=validators,
+        site_memory=site_memory,
+        duplicates=duplicates,
+        health=health,
         client_factory=lambda: build_client(settings, resolver=resolver),
         pool=pool,
     )
