@@ -29,9 +29,12 @@ RECORD_KEYS = {
     "title",
     "authors",
     "published",
+    "updated",
     "language",
     "sitename",
     "description",
+    "image",
+    "tags",
     "text",
     "word_count",
     "content_sha256",
@@ -143,6 +146,33 @@ def test_metadata_from_json_ld_and_meta_tags() -> None:
     assert record["sitename"] == "Hafenblatt"
     assert record["description"] == "Zwei zusätzliche Fähren fahren ab Mai nachts zu den Inseln."
     assert record["text"].endswith("Die Behörde rechnet mit Kosten von 1,2 Millionen Euro im Jahr.")
+    assert record["updated"] is None and record["image"] is None and record["tags"] == []
+
+
+def test_updated_image_and_tags_from_json_ld() -> None:
+    ld = {
+        **LD,
+        "dateModified": "2025-01-22T10:00:00+01:00",
+        "image": {"@type": "ImageObject", "url": "/bilder/faehre.jpg"},
+        "keywords": ["Hafen", "Fähren", "hafen"],
+    }
+    html = METADATA_PAGE.replace("{ld}", json.dumps({"@context": "https://schema.org", "@graph": [ld]}))
+    record = extract_article(html.encode("utf-8"), "https://www.hafenblatt.example/lokales/2025/x.html")
+    assert record["updated"] == "2025-01-22T10:00:00+01:00"
+    assert record["image"] == "https://www.hafenblatt.example/bilder/faehre.jpg"
+    assert record["tags"] == ["Hafen", "Fähren"]  # deduplicated ignoring case, first spelling kept
+
+
+def test_updated_image_and_tags_from_meta_tags_win_and_tags_are_capped() -> None:
+    keywords = ", ".join(f"Thema {n}" for n in range(50))
+    head = f"""<meta property="article:modified_time" content="2025-02-01T09:00:00Z">
+    <meta property="og:image" content="//cdn.example/img/a.jpg"><meta name="keywords" content="{keywords}">
+    <meta property="article:tag" content="Thema 1"><script type="application/ld+json">
+    {{"@type": "NewsArticle", "dateModified": "2020-01-01", "image": "https://other.example/b.jpg"}}</script>"""
+    record = extract_article(_page("Ein Absatz mit genug Worten, damit er als Text gilt.", head), "https://a.example/x")
+    assert record["updated"] == "2025-02-01T09:00:00+00:00"
+    assert record["image"] == "https://cdn.example/img/a.jpg"
+    assert len(record["tags"]) == 30 and record["tags"][:2] == ["Thema 0", "Thema 1"]
 
 
 def test_metadata_from_meta_tags_alone() -> None:
@@ -168,8 +198,27 @@ def test_missing_metadata_is_none_not_empty() -> None:
     html = "<html><body><div>" + "<p>Ein Absatz mit genug Worten, damit er als Text gilt, Nummer %d.</p>" * 6
     record = extract_article((html % tuple(range(6)) + "</div></body></html>").encode(), "https://a.example/x")
     assert record["authors"] == []
-    for key in ("canonical_url", "published", "language", "description"):
+    for key in ("canonical_url", "published", "updated", "image", "language", "description"):
         assert record[key] is None, key
+    assert record["tags"] == []
+
+
+def test_widgets_and_boilerplate_lines_are_not_in_the_text() -> None:
+    prose = "".join(
+        f"<p>Der Gemeinderat hat den Haushalt für {year} nach einer langen Debatte mit großer Mehrheit beschlossen.</p>"
+        for year in range(2020, 2030)
+    )
+    html = f"""<html><head><title>Haushalt beschlossen</title></head><body><article><h1>Haushalt beschlossen</h1>
+    <figure><img src="/a.jpg"><figcaption>Das Rathaus am Abend</figcaption></figure>{prose}
+    <p>Foto: Stadtverwaltung</p>
+    <div class="newsletter-signup"><h3>Unser Newsletter</h3><p>Jeden Morgen die wichtigsten Nachrichten.</p></div>
+    <p>Alle Rechte vorbehalten.</p><p>abc/dpa</p></article></body></html>"""
+    text = extract_article(html.encode(), "https://stadt.example/haushalt")["text"]
+    assert "Haushalt für 2020" in text and text.endswith(
+        "Haushalt für 2029 nach einer langen Debatte mit großer Mehrheit beschlossen."
+    )
+    for boilerplate in ("Rathaus am Abend", "Foto:", "Newsletter", "wichtigsten Nachrichten", "Rechte", "dpa"):
+        assert boilerplate not in text, boilerplate
 
 
 # --- charsets and hostile input ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The teaser filter on small block lists: what it removes, and the article text it must leave alone."""
+"""The teaser and boilerplate filters on small block lists and pages: what they remove, and what they leave alone."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ from pathlib import Path
 import pytest
 
 from tests.seedpages import seed_pages
+from workers.boilerplate import (
+    boilerplate_indices,
+    is_agency_line,
+    is_credit_line,
+    is_label_line,
+    is_promo_line,
+    is_rights_line,
+    prune_widgets,
+    widget_kind,
+)
+from workers.metadata import parse_html
 from workers.teasers import (
     Block,
     drop_teasers,
@@ -281,3 +292,101 @@ def test_seed_pages_paragraphs_survive_the_filter_alone() -> None:
     for page in seed_pages(count_per_style=5):
         blocks = _blocks(page.title, *page.paragraphs)
         assert drop_teasers(blocks) == blocks, page.style
+
+
+def test_new_cues_lesen_sie_hier_and_next_article() -> None:
+    assert is_cue_line("Lesen Sie hier: Spielabbruch in der Kreisliga nach Streit")
+    assert is_cue_heading("Vorschau auf den nächsten Artikel") and is_cue_heading("Next article")
+    assert not is_cue_line("Lesen Sie selbst: der Bericht ist öffentlich.")
+
+
+# --- boilerplate lines and widgets (workers.boilerplate) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Foto: Christof Stache",
+        "(Credit: Clayton Aldern / Grist)",
+        "Titelbild: Geyres Christophe/ABACA/picture-alliance",
+        "Photo Source: Markus Spiske from Pexels.",
+        "© Bundesrat | Frank Bräuer",
+    ],
+)
+def test_credit_lines(text: str) -> None:
+    assert is_credit_line(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The photo was taken on the first day of the trial, the court said.",
+        "Bild und Ton fielen am Abend für zwei Stunden aus, wie der Sender mitteilte.",
+        "© is the sign that the law uses for copyright, " + "and it has a long history in the courts " * 3,
+    ],
+)
+def test_prose_is_not_a_credit_line(text: str) -> None:
+    assert not is_credit_line(text)
+
+
+def test_rights_label_and_agency_lines() -> None:
+    assert is_rights_line("© 2020 ®/TM General Mills All Rights Reserved")
+    assert is_rights_line("Alle Rechte vorbehalten.")
+    assert not is_rights_line("The court ruled that all rights reserved by the author " + "remain valid " * 20)
+    assert is_label_line("Kategorie: News") and is_label_line("Tags: climate, energy")
+    assert not is_label_line("Themen wie Klima und Energie beherrschten den Wahlkampf.")
+    assert is_agency_line("aja/PAP") and is_agency_line("(dpa/AFP)")
+    assert not is_agency_line("Read more") and not is_agency_line("24/7")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sign up to get the best content of the week, and great gaming deals, as picked by the editors.",
+        "Follow The Gleaner on Twitter and Instagram @JamaicaGleaner and on Facebook @GleanerJamaica.",
+        "¡Mira lo que tiene nuestro canal de YouTube!",
+        "Sie sind aktuell nicht eingeloggt.",
+        "This post contains references to products from one or more of our advertisers.",
+        "For the latest stories download the Example apps for iOS and Android.",
+    ],
+)
+def test_promo_lines(text: str) -> None:
+    assert is_promo_line(text)
+
+
+def test_long_prose_about_newsletters_is_kept() -> None:
+    text = "The newsletter, founded in 1998, " + "grew into the region's most read publication over the years, " * 6
+    assert not is_promo_line(text)
+
+
+def test_boilerplate_indices_keep_the_article_and_find_a_signature_before_a_source_line() -> None:
+    blocks = _blocks(*ARTICLE, "Foto: dpa", *ARTICLE, "aja/PAP", "Publikacja dostępna na stronie: https://x.example/a")
+    assert boilerplate_indices(blocks) == {len(ARTICLE), 2 * len(ARTICLE) + 1}
+    # A signature-shaped first line is not a signature.
+    assert boilerplate_indices(_blocks("EU/UK", *ARTICLE)) == set()
+
+
+def test_widget_names() -> None:
+    assert widget_kind("newsletter-form__wrapper newsletter-form") == "newsletter"
+    assert widget_kind("TestReport__AuthorBox") == "author"
+    assert widget_kind("about-author clearfix") == "author"
+    assert widget_kind("sharedaddy sd-sharing-enabled") == "sharedaddy"
+    assert widget_kind("breadcrumb-navigation-wrapper") == "breadcrumb"
+    assert widget_kind("author-name byline") is None  # the byline is not an author box
+    assert widget_kind("post-content entry-content") is None
+
+
+def test_prune_widgets_removes_small_named_boxes_and_short_captions_only() -> None:
+    prose = "<p>" + "Der Gemeinderat hat den Haushalt nach langer Debatte beschlossen. " * 20 + "</p>"
+    long_caption = "Mit Hut und Perücke wird daraus ein Kostüm, das jeder in einer Stunde nähen kann " * 3
+    html = f"""<html><body><article class="post tag-social tag-newsletter">{prose}
+    <figure><img src="a.jpg"><figcaption>Foto des Rathauses am Abend</figcaption></figure>
+    <figure><img src="b.jpg"><figcaption>{long_caption}</figcaption></figure>
+    <div class="newsletter-box">Jetzt abonnieren</div> nach dem Kasten
+    <div class="author-bio">Die Autorin schreibt seit 1999 über Kommunalpolitik.</div></article></body></html>"""
+    tree = parse_html(html)
+    assert tree is not None
+    assert prune_widgets(tree) == 3
+    text = " ".join(tree.text_content().split())
+    assert "Der Gemeinderat" in text and long_caption.split()[0] in text and "nach dem Kasten" in text
+    assert "Rathauses" not in text and "abonnieren" not in text and "Autorin" not in text

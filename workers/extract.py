@@ -1,10 +1,13 @@
 """The extract stage's pure core: raw page bytes and their URL in, an article record out.
 
-trafilatura finds the main text; :mod:`workers.teasers` then removes what it keeps by mistake on
-news pages (teaser lists of other articles after the body), and :mod:`workers.metadata` reads the
-fields trafilatura does not give in the shape the record needs (every author, canonical URL,
-language, a full publication timestamp).  The page is decoded and parsed once; trafilatura works on
-that tree.
+trafilatura finds the main text on a tree from which :mod:`workers.boilerplate` has taken named
+widgets (newsletter forms, share bars, author boxes, short captions); :mod:`workers.teasers` then
+removes teaser lists of other articles that trafilatura keeps, and :mod:`workers.boilerplate` the
+tell-tale lines (credits, rights notices, calls to subscribe, an agency signature).
+:mod:`workers.metadata` reads the fields trafilatura does not give in the shape the record needs
+(every author, canonical URL, language, a full publication timestamp) and
+:mod:`workers.extract_fields` the last modification, main image and tags.  The page is decoded and
+parsed once; metadata is read before the widgets go.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 import trafilatura
 from lxml.etree import _Element
 
+from workers.boilerplate import boilerplate_indices, prune_widgets
+from workers.extract_fields import page_fields
 from workers.metadata import EXTENSIVE_DATE_SEARCH, decode_html, page_metadata, parse_html
 from workers.teasers import Block, drop_teasers
 from workers.urls import host_of, normalize_url, url_id
@@ -23,7 +28,7 @@ from workers.urls import host_of, normalize_url, url_id
 __all__ = ["EXTRACTOR", "extract_article"]
 
 #: Bump when a change here can change the text of a record, so re-extracted pages can be told apart.
-_OUR_VERSION = "1"
+_OUR_VERSION = "2"
 
 #: Options handed to trafilatura; chosen by measurement with ``bench/quality.py``.
 _OPTIONS: dict[str, Any] = {
@@ -34,10 +39,18 @@ _OPTIONS: dict[str, Any] = {
     "favor_recall": False,
 }
 
+#: Our filters around trafilatura, each measured with ``bench/quality.py`` (see the module doc).
+_FILTERS = {"widgets": True, "lines": True}
+
 EXTRACTOR: dict[str, Any] = {
     "name": "ingest-extract",
     "version": f"{_OUR_VERSION}+trafilatura-{trafilatura.__version__}",
-    "options": {**_OPTIONS, "teaser_filter": True, "extensive_date_search": EXTENSIVE_DATE_SEARCH},
+    "options": {
+        **_OPTIONS,
+        "teaser_filter": True,
+        **{f"{k}_filter": v for k, v in _FILTERS.items()},
+        "extensive_date_search": EXTENSIVE_DATE_SEARCH,
+    },
 }
 
 # Elements of trafilatura's output tree that hold other blocks rather than text of their own.
@@ -149,13 +162,20 @@ def _render(blocks: list[Block]) -> str:
 
 
 def _main_blocks(tree: _Element, url: str) -> list[Block]:
+    """The article's blocks, without widgets, teaser lists and boilerplate lines; changes ``tree``."""
+    if _FILTERS["widgets"]:
+        prune_widgets(tree)
     try:
         document = trafilatura.bare_extraction(tree, url=url, output_format="xml", **_OPTIONS)
     except Exception:  # a parser bug on one hostile page must not kill the worker
         return []
     if document is None or isinstance(document, dict):
         return []
-    return drop_teasers(_blocks(document.body, _link_texts(tree)))
+    blocks = drop_teasers(_blocks(document.body, _link_texts(tree)))
+    if _FILTERS["lines"]:
+        drop = boilerplate_indices(blocks)
+        blocks = [b for i, b in enumerate(blocks) if i not in drop]
+    return blocks
 
 
 def _record(url: str, text: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -167,9 +187,12 @@ def _record(url: str, text: str, meta: dict[str, Any]) -> dict[str, Any]:
         "title": meta.get("title"),
         "authors": list(meta.get("authors") or []),
         "published": meta.get("published"),
+        "updated": meta.get("updated"),
         "language": meta.get("language"),
         "sitename": meta.get("sitename"),
         "description": meta.get("description"),
+        "image": meta.get("image"),
+        "tags": list(meta.get("tags") or []),
         "text": text,
         "word_count": len(text.split()),
         "content_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -190,5 +213,5 @@ def extract_article(html: str | bytes, url: str, *, encoding: str | None = None)
     tree = parse_html(decode_html(html, encoding) if isinstance(html, bytes) else html)
     if tree is None:
         return _record(url, "", {})
-    meta = page_metadata(tree, url)
+    meta = {**page_metadata(tree, url), **page_fields(tree, url)}
     return _record(url, _render(_main_blocks(tree, url)), meta)

@@ -10,16 +10,28 @@ authors as a list, the canonical URL, the declared language, a full timestamp wh
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from datetime import datetime
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+from htmldate import find_date
 from lxml import etree
 from lxml.etree import _Element
+from trafilatura.metadata import (
+    META_URL,
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
 from trafilatura.settings import set_date_params
-from trafilatura.utils import decode_file
+from trafilatura.utils import decode_file, line_processing
 
 from workers.urls import InvalidURL, normalize_url
 
@@ -198,19 +210,52 @@ def _authors(joined: str | None) -> list[str]:
     return names
 
 
+def _trafilatura_fields(tree: _Element, url: str) -> dict[str, Any]:
+    """Title, author, date, sitename and description as trafilatura finds them.
+
+    The same steps as ``trafilatura.extract_metadata`` less what the record does not use
+    (categories and tags from links, licence, URL), which cost a fifth of the metadata time.
+    """
+    doc = examine_meta(tree)
+    if doc.author and " " not in doc.author:
+        doc.author = None  # a single word is more often a handle or a site than a name
+    with contextlib.suppress(Exception):  # trafilatura's JSON-LD reader has bugs on odd markup
+        doc = extract_meta_json(tree, doc)
+    title = doc.title or extract_title(tree)
+    author = doc.author or extract_author(tree)
+    # Parameters are built per call because they carry today's date as the latest acceptable one.
+    # Not extensive: the text-wide date search (dateparser) doubles the cost and on the corpus
+    # finds the annotated date less often (0.78 vs 0.82).
+    page_url = doc.url or extract_url(tree, url)
+    date = find_date(tree, **{**set_date_params(extensive=EXTENSIVE_DATE_SEARCH), "url": page_url})
+    sitename = doc.sitename or extract_sitename(tree)
+    if sitename:
+        sitename = sitename.lstrip("@")
+        if sitename and "." not in sitename and not sitename[0].isupper():
+            sitename = sitename.title()
+    elif page_url and (host := META_URL.match(page_url)):
+        sitename = host[1]
+    return {
+        "title": _tidy(title),
+        "author": _tidy(author),
+        "date": date,
+        "sitename": _tidy(sitename),
+        "description": _tidy(doc.description),
+    }
+
+
+def _tidy(value: str | None) -> str | None:
+    """trafilatura's own final touch on metadata strings: entities, control characters, length."""
+    if not value:
+        return None
+    tidy: str | None = line_processing(unescape(value[:10000]))
+    return tidy
+
+
 def page_metadata(tree: _Element, url: str) -> dict[str, Any]:
     """Title, authors, published, language, sitename, description and canonical URL of a page."""
     try:
-        doc = trafilatura.extract_metadata(
-            # Not extensive: the text-wide date search (dateparser) doubles the cost and on the
-            # corpus finds the annotated date less often (0.78 vs 0.82).  Parameters are built per
-            # call because they carry today's date as the latest acceptable one.
-            tree,
-            default_url=url,
-            extensive=EXTENSIVE_DATE_SEARCH,
-            date_config=set_date_params(extensive=EXTENSIVE_DATE_SEARCH),
-        )
-        found = {k: getattr(doc, k, None) for k in ("title", "author", "date", "sitename", "description")}
+        found = _trafilatura_fields(tree, url)
     except Exception:  # metadata is best effort, the text matters more
         found = {}
     return {

@@ -171,12 +171,13 @@ more from+|more in+|more on+|more ~ news|more ~ stories|more ~ articles|more ~ h
 related|related articles|related stories|related posts|related content|related news|related coverage
 related topics|related reading|related links|related videos|related items|related reads|related
 read more|read also|also read|read next|what to read next|keep reading|continue reading|further reading
+next article|next post|nächster artikel|nächster beitrag|vorschau auf den nächsten artikel
 see also|you may also like|you might also like|you may like|you may be interested in|you might be interested in
 also on+|recommended|recommended for you|recommended articles|recommended stories|editor's picks|editors' picks
 most read|most popular|most viewed|most shared|most commented|popular posts|popular articles|popular stories
 latest news|latest stories|latest articles|latest posts|top stories|trending|trending now|don't miss
 other articles|similar articles|similar posts|in other news|other news|in case you missed it
-weiterlesen|weiterführende links|lesen sie auch|lesen sie mehr|lies auch|mehr zum thema|mehr lesen
+weiterlesen|weiterführende links|lesen sie auch|lesen sie hier|lesen sie mehr|lies auch|mehr zum thema|mehr lesen
 mehr aus+|mehr von+|mehr zu+
 auch interessant|auch lesenswert|das könnte sie auch interessieren|das könnte dich auch interessieren
 das könnte sie interessieren|dazu passend|passend dazu|passend zum thema|zum weiterlesen

@@ -1,0 +1,185 @@
+"""Boilerplate that trafilatura keeps: widgets named for what they are, and tell-tale lines.
+
+Two kinds of evidence, neither tied to a site:
+
+* **Named widgets** (:func:`prune_widgets`, on the page tree before extraction): content
+  management systems name their boxes for what they hold, whatever the page's language:
+  newsletter forms, share bars, author boxes, breadcrumbs, copyright notes, figure captions.
+  Such an element goes, unless it holds a large share of the page's text (then the name is a
+  theme's flag on the whole article, such as WordPress's ``tag-…`` classes on ``<article>``).
+* **Tell-tale lines** (:func:`boilerplate_indices`, on the extracted blocks): picture credits
+  ("Foto: …", "(Credit: …)", "© …"), rights notices, filing labels ("Kategorie: News"), calls
+  to subscribe or follow, login prompts, affiliate disclosures, and a news agency's signature
+  ("aja/PAP") closing the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from lxml.etree import _Element
+
+from workers.teasers import Block
+
+__all__ = [
+    "boilerplate_indices",
+    "is_agency_line",
+    "is_credit_line",
+    "is_label_line",
+    "is_promo_line",
+    "is_rights_line",
+    "prune_widgets",
+    "widget_kind",
+]
+
+# Class or id words that name a widget (after splitting on separators and camelCase).
+_WIDGET_WORDS = frozenset(
+    {
+        *("newsletter", "newsletters", "sharedaddy", "sharing", "sharebar", "sharebuttons", "socialshare", "social"),
+        *("breadcrumb", "breadcrumbs", "copyright", "figcaption", "caption", "credits"),
+    }
+)
+# Pairs of words that name a widget only together ("author box", "share buttons").
+_WIDGET_PAIRS = (
+    ("author", ("box", "bio", "about", "biography", "description", "profile")),
+    ("share", ("buttons", "bar", "links", "tools", "box", "icons", "post", "this")),
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+# A caption says who or what a picture shows in a line or two; longer "captions" are the text of
+# a slide show or gallery, which is the article.
+_CAPTIONS = frozenset({"figcaption", "caption", "credits"})
+_CAPTION_WORDS = 30
+# An element holding more of the page's text than this is the article, whatever it is called.
+_MAX_SHARE = 0.25
+
+
+@lru_cache(maxsize=4096)
+def widget_kind(names: str) -> str | None:
+    """The widget word that ``names`` (class and id values) contains, or None."""
+    words = [w for w in _SPLIT.split(_CAMEL.sub("-", names).lower()) if w]
+    for word in words:
+        if word in _WIDGET_WORDS:
+            return word
+    joined = set(words)
+    for first, seconds in _WIDGET_PAIRS:
+        if first in joined and any(second in joined for second in seconds):
+            return first
+    return None
+
+
+def prune_widgets(tree: _Element) -> int:
+    """Remove named widgets (see the module doc) from ``tree`` in place; the number removed."""
+    body = tree.find(".//body")
+    # Shares are measured in characters with whitespace: cheap, and close enough for a threshold.
+    total = len((body if body is not None else tree).text_content()) or 1
+    doomed: list[_Element] = []
+    for elem in tree.iter("figcaption", "div", "section", "aside", "p", "span", "ul", "ol", "blockquote", "nav", "em"):
+        kind: str | None = "figcaption"
+        if elem.tag != "figcaption":
+            names = f"{elem.get('class') or ''} {elem.get('id') or ''}"
+            kind = widget_kind(names) if names.strip() else None
+            if kind is None:
+                continue
+        text = elem.text_content()
+        if len(text) > _MAX_SHARE * total or (kind in _CAPTIONS and len(text.split()) > _CAPTION_WORDS):
+            continue
+        doomed.append(elem)
+    removed = 0
+    for elem in doomed:
+        parent = elem.getparent()
+        if parent is None:
+            continue
+        # Keep the text that follows the element: it belongs to the parent.
+        if elem.tail and elem.tail.strip():
+            previous = elem.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + elem.tail
+            else:
+                parent.text = (parent.text or "") + elem.tail
+        parent.remove(elem)
+        removed += 1
+    return removed
+
+
+# --- lines ---------------------------------------------------------------------------------------
+
+_CREDIT = re.compile(
+    r"^\(?\s*(?:foto|fotos|photo|photos|photograph|bild|bilder|titelbild|beitragsbild|image|images|picture|credit|credits"
+    r"|photo credit|image credit|photo source|image source|bildquelle|fotoquelle|bildnachweis|fotonachweis"
+    r"|crédit|crédits|crédito|créditos|zdjęcie|fot|foto di|illustration|grafik)\s*:",
+    re.IGNORECASE,
+)
+_RIGHTS = re.compile(
+    r"all rights reserved|alle rechte vorbehalten|todos los derechos reservados|tous droits réservés"
+    r"|tutti i diritti riservati|wszelkie prawa zastrzeżone|todos os direitos reservados|alle rechten voorbehouden",
+    re.IGNORECASE,
+)
+_PROMO = re.compile(
+    r"\b(?:sign up|subscribe|subscribers?|newsletter|follow us|follow \S+(?: \S+)? on (?:twitter|facebook|instagram)"
+    r"|abonnieren|abonniere|abonnez|suscr[íi]bete|suscribirse|zapisz się|iscriviti|assine|download (?:the|our) \S+ app"
+    r"|(?:unser|unseren|unsere|our|nuestro|nuestra) (?:youtube|newsletter|podcast|telegram|whatsapp)"
+    r"|youtube[- ]kanal|canal de youtube|whatsapp[- ]kanal|apps? for ios and android|app store|google play"
+    # Login prompts of comment forms and paywalls.
+    r"|not logged in|nicht eingeloggt|nicht angemeldet|must be logged in|log in to|logged in to"
+    # Affiliate and advertising disclosures.
+    r"|affiliate[- ]links?|(?:we|wir) (?:may )?(?:receive|earn|get|erhalten) (?:a )?(?:small )?"
+    r"(?:compensation|commission|provision)|of our advertisers)\b",
+    re.IGNORECASE,
+)
+# "Kategorie: News", "Tags: …": a page's filing labels, not its text.
+_LABEL = re.compile(
+    r"^(?:categor(?:y|ies)|kategorien?|rubrik|tags?|schlagw(?:ö|oe)rter|stichw(?:ö|oe)rter|themen|topics|filed under"
+    r"|catégories?|categoría|categorías|etiquetas|kategorie|tagi|kategoria)\s*:",
+    re.IGNORECASE,
+)
+_AGENCY = re.compile(r"^\(?[^\W\d_]{1,6}(?:\s*/\s*[^\W\d_]{1,6}){1,3}\)?$")
+# Lines of up to this many words can be credits, notices or calls to action; longer ones are prose.
+_SHORT = 40
+
+
+def is_credit_line(text: str) -> bool:
+    """A picture credit: "Foto: dpa", "(Credit: Jane Doe / Agency)", "© Bundesrat | Frank Bräuer"."""
+    words = len(text.split())
+    if words > 25:
+        return False
+    stripped = text.lstrip(" (")
+    return bool(_CREDIT.match(text)) or (stripped.startswith(("©", "(c)", "(C)")) and words <= 15)
+
+
+def is_rights_line(text: str) -> bool:
+    """A short rights notice: "© 2020 Example Inc. All Rights Reserved"."""
+    return len(text.split()) <= 25 and bool(_RIGHTS.search(text))
+
+
+def is_promo_line(text: str) -> bool:
+    """A short call to subscribe, sign up or follow ("Sign up to our newsletter", "Follow X on Twitter")."""
+    return len(text.split()) <= _SHORT and bool(_PROMO.search(text))
+
+
+def is_label_line(text: str) -> bool:
+    """A filing label: "Kategorie: News", "Tags: climate, energy"."""
+    return len(text.split()) <= 12 and bool(_LABEL.match(text))
+
+
+def is_agency_line(text: str) -> bool:
+    """A news agency's or editors' signature: "aja/PAP", "(dpa/AFP)", "red/kna"."""
+    return bool(_AGENCY.match(text.strip()))
+
+
+# An agency signature closes the article; a source link or a date may still follow it.
+_SIGNATURE_TAIL = 3
+
+
+def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
+    """Indices of credit, rights, label and promotion lines, and of an agency signature near the end."""
+    drop = {
+        i
+        for i, b in enumerate(blocks)
+        if is_credit_line(b.text) or is_rights_line(b.text) or is_promo_line(b.text) or is_label_line(b.text)
+    }
+    tail = range(max(1, len(blocks) - _SIGNATURE_TAIL), len(blocks))
+    drop.update(i for i in tail if is_agency_line(blocks[i].text))
+    return drop

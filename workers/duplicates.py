@@ -1,0 +1,321 @@
+"""Duplicate articles: the same text under another URL (exact) and wire copies syndicated across sites (near).
+
+A duplicate is recorded (``duplicate_of``), never dropped: the record still says where the text
+appeared.  :meth:`DuplicateIndex.check_and_add` names, for a new article, the *first* URL id seen
+with the same ``content_sha256`` (kind ``"exact"``) or else the first one whose :func:`simhash` is
+within Hamming distance :data:`MAX_DISTANCE` (kind ``"near"``).  Texts of fewer than
+``min_words`` words are matched exactly only: a short text's SimHash says too little; texts with
+no words at all (an unreadable page) are never duplicates of anything.
+
+Near lookup by pigeonhole: the 64-bit hash is cut into 4 bands of 16 bits; two hashes at distance
+<= 3 share at least one band, so a new hash is compared only with the hashes in its 4 band buckets.
+
+Expiry and bounds (Redis keys; the memory variant keeps the same structures with the same rules):
+
+* ``{ns}:dup:url:{url_id}``: the verdict given to a URL id ("o", "e <id>", "n <id>"), so a
+  re-delivered article gets the same answer; expires ``ttl_s`` after it was first given.
+* ``{ns}:dup:sha:{sha[:32]}``: the first URL id with that text; expires ``ttl_s`` after creation.
+* ``{ns}:dup:band:{i}:{value:04x}``: a LIST of "simhash arrival url_id", newest first, trimmed to
+  ``bucket_size`` entries and expiring ``ttl_s`` after the last push.  At most 4 x 65,536 buckets;
+  at 64 entries each that is the last ~4 million articles (buckets fill evenly), which is also the
+  horizon of near-duplicate detection under heavy load.
+* ``{ns}:dup:seq``: the arrival counter that decides which match was "first".
+
+One Lua call per article reads and writes all of it, so concurrent workers agree on one original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import threading
+import time
+import unicodedata
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "BANDS",
+    "MAX_DISTANCE",
+    "DuplicateIndex",
+    "DuplicateRules",
+    "Kind",
+    "MemoryDuplicateIndex",
+    "RedisDuplicateIndex",
+    "bands",
+    "hamming",
+    "near_fingerprint",
+    "simhash",
+    "words",
+]
+
+Kind = Literal["exact", "near"]
+Verdict = tuple[str | None, Kind | None]
+
+#: Near duplicates differ in at most this many of the 64 bits; fixed by the 4 x 16-bit bands.
+MAX_DISTANCE = 3
+BANDS = 4
+_BAND_BITS = 64 // BANDS
+_MASK64 = (1 << 64) - 1
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The text's words: NFKC, case-folded, punctuation stripped."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def _simhash_of(tokens: list[str]) -> int:
+    if not tokens:
+        return 0
+    # A text of one or two words is its own single shingle.
+    shingles = [" ".join(tokens[i : i + 3]) for i in range(max(1, len(tokens) - 2))]
+    digests = b"".join(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest() for s in shingles)
+    half = len(shingles) / 2
+    out = 0
+    # Count byte values per byte position (C-level slicing and counting), then bits per value:
+    # 8 x 256 x 8 steps whatever the length, instead of 64 steps per shingle.
+    for position in range(8):
+        values = Counter(digests[position::8])
+        for bit in range(7, -1, -1):
+            ones = sum(n for value, n in values.items() if value >> bit & 1)
+            out = (out << 1) | (ones > half)
+    return out
+
+
+def simhash(text: str) -> int:
+    """64-bit SimHash over word 3-shingles (blake2b per shingle: the same in every process)."""
+    return _simhash_of(words(text))
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two 64-bit hashes."""
+    return ((a ^ b) & _MASK64).bit_count()
+
+
+def bands(value: int) -> list[int]:
+    """The 4 16-bit bands of a 64-bit hash, most significant first."""
+    return [(value >> (_BAND_BITS * (BANDS - 1 - i))) & 0xFFFF for i in range(BANDS)]
+
+
+@dataclass(frozen=True)
+class DuplicateRules:
+    """Thresholds and bounds of a duplicate index (see the module notes)."""
+
+    min_words: int = 50
+    bucket_size: int = 64
+    ttl_s: int = 30 * 86400
+
+    def __post_init__(self) -> None:
+        if self.min_words < 1 or self.bucket_size < 1 or self.ttl_s < 1:
+            raise ValueError("min_words, bucket_size and ttl_s must be positive")
+
+
+class DuplicateIndex(Protocol):
+    """Remembers article texts by URL id and tells which earlier article a new one copies."""
+
+    def check_and_add(self, url_id: str, content_sha256: str, text: str) -> Verdict:
+        """(first URL id with the same text or a near one, "exact" | "near"), or (None, None) if original.
+
+        The same ``url_id`` again gets the answer it got the first time.
+        """
+        ...
+
+    def check_and_add_hashed(self, url_id: str, content_sha256: str, fingerprint: int | None) -> Verdict:
+        """:meth:`check_and_add` with the SimHash already computed (None: match exactly only)."""
+        ...
+
+
+def near_fingerprint(text: str, rules: DuplicateRules) -> int | None:
+    """The SimHash that near matching should use for ``text``, or None when it is too short."""
+    tokens = words(text)
+    return _simhash_of(tokens) if len(tokens) >= rules.min_words else None
+
+
+def _decode(verdict: str) -> Verdict:
+    if verdict.startswith("e "):
+        return verdict[2:], "exact"
+    if verdict.startswith("n "):
+        return verdict[2:], "near"
+    return None, None
+
+
+class _Expiring:
+    """Insertion-ordered key -> value map whose entries expire a fixed time after insertion."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl = ttl_s
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def get(self, key: str, now: float) -> str | None:
+        while self._items:
+            oldest = next(iter(self._items.values()))
+            if oldest[0] > now:
+                break
+            self._items.popitem(last=False)
+        item = self._items.get(key)
+        return None if item is None or item[0] <= now else item[1]
+
+    def set(self, key: str, value: str, now: float) -> None:
+        self._items[key] = (now + self._ttl, value)
+        self._items.move_to_end(key)  # keeps the oldest first, which the purge in get() relies on
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class _Bucket:
+    entries: deque[tuple[int, int, str]]  # (simhash, arrival, url_id), newest first
+    expires: float
+
+
+class MemoryDuplicateIndex:
+    """The duplicate index of one process (the embedded run, tests)."""
+
+    def __init__(self, rules: DuplicateRules | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.rules = rules or DuplicateRules()
+        self._clock = clock
+        self._verdicts = _Expiring(self.rules.ttl_s)
+        self._shas = _Expiring(self.rules.ttl_s)
+        self._buckets: dict[tuple[int, int], _Bucket] = {}
+        self._arrivals = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def check_and_add(self, url_id: str, content_sha256: str, text: str) -> Verdict:
+        """See :meth:`DuplicateIndex.check_and_add`."""
+        if not words(text):
+            return None, None
+        return self.check_and_add_hashed(url_id, content_sha256, near_fingerprint(text, self.rules))
+
+    def check_and_add_hashed(self, url_id: str, content_sha256: str, fingerprint: int | None) -> Verdict:
+        """See :meth:`DuplicateIndex.check_and_add_hashed`."""
+        with self._lock:
+            now = self._clock()
+            known = self._verdicts.get(url_id, now)
+            if known is not None:
+                return _decode(known)
+            verdict = "o"
+            first = self._shas.get(content_sha256[:32], now)
+            if first is not None and first != url_id:
+                verdict = f"e {first}"
+            else:
+                self._shas.set(content_sha256[:32], url_id, now)
+                if fingerprint is not None:
+                    verdict = self._near(url_id, fingerprint, now)
+            self._verdicts.set(url_id, verdict, now)
+            return _decode(verdict)
+
+    def _near(self, url_id: str, fingerprint: int, now: float) -> str:
+        best: tuple[int, str] | None = None
+        keys = list(enumerate(bands(fingerprint)))
+        for key in keys:
+            bucket = self._buckets.get(key)
+            if bucket is None or bucket.expires <= now:
+                self._buckets.pop(key, None)
+                continue
+            for other, arrival, uid in bucket.entries:
+                close = uid != url_id and hamming(other, fingerprint) <= MAX_DISTANCE
+                if close and (best is None or arrival < best[0]):
+                    best = (arrival, uid)
+        arrival = next(self._arrivals)
+        for key in keys:
+            bucket = self._buckets.setdefault(key, _Bucket(deque(maxlen=self.rules.bucket_size), 0.0))
+            bucket.entries.appendleft((fingerprint, arrival, url_id))
+            bucket.expires = now + self.rules.ttl_s
+        return "o" if best is None else f"n {best[1]}"
+
+
+# KEYS: verdict, sha, arrival counter, then the 4 band buckets (none when matching exactly only).
+# ARGV: url id, ttl, bucket size, max distance, simhash as 16 hex digits ("" when exact only).
+# Lua numbers are doubles and ``bit`` works on 32 bits, so hashes are compared in two halves.
+_DUP_LUA = """
+local known = redis.call('GET', KEYS[1])
+if known then
+  return known
+end
+local uid, ttl = ARGV[1], ARGV[2]
+local verdict = 'o'
+local first = redis.call('GET', KEYS[2])
+if first and first ~= uid then
+  verdict = 'e ' .. first
+else
+  redis.call('SET', KEYS[2], uid, 'EX', ttl)
+  if #KEYS > 3 then
+    local function pop(x)
+      local n = 0
+      for i = 0, 28, 4 do
+        local nibble = bit.band(bit.rshift(x, i), 15)
+        while nibble > 0 do
+          n = n + bit.band(nibble, 1)
+          nibble = bit.rshift(nibble, 1)
+        end
+      end
+      return n
+    end
+    local hi = tonumber(string.sub(ARGV[5], 1, 8), 16)
+    local lo = tonumber(string.sub(ARGV[5], 9, 16), 16)
+    local maxd = tonumber(ARGV[4])
+    local best_arrival, best_id = nil, nil
+    for k = 4, #KEYS do
+      for _, entry in ipairs(redis.call('LRANGE', KEYS[k], 0, -1)) do
+        local h, arrival, id = string.match(entry, '^(%x+) (%d+) (.+)$')
+        arrival = tonumber(arrival)
+        if id ~= uid then
+          local d = pop(bit.bxor(hi, tonumber(string.sub(h, 1, 8), 16)))
+            + pop(bit.bxor(lo, tonumber(string.sub(h, 9, 16), 16)))
+          if d <= maxd and (best_arrival == nil or arrival < best_arrival) then
+            best_arrival, best_id = arrival, id
+          end
+        end
+      end
+    end
+    if best_id then
+      verdict = 'n ' .. best_id
+    end
+    local entry = ARGV[5] .. ' ' .. redis.call('INCR', KEYS[3]) .. ' ' .. uid
+    for k = 4, #KEYS do
+      redis.call('LPUSH', KEYS[k], entry)
+      redis.call('LTRIM', KEYS[k], 0, tonumber(ARGV[3]) - 1)
+      redis.call('EXPIRE', KEYS[k], ttl)
+    end
+  end
+end
+redis.call('SET', KEYS[1], verdict, 'EX', ttl)
+return verdict
+"""
+
+
+class RedisDuplicateIndex:
+    """The duplicate index in Redis, shared by every extract worker (keys in the module notes)."""
+
+    def __init__(self, client: Any, namespace: str = "ingest", rules: DuplicateRules | None = None) -> None:
+        self.rules = rules or DuplicateRules()
+        self._namespace = namespace
+        self._script = client.register_script(_DUP_LUA)
+
+    def band_keys(self, fingerprint: int) -> list[str]:
+        """The Redis keys of a hash's 4 band buckets."""
+        return [f"{self._namespace}:dup:band:{i}:{value:04x}" for i, value in enumerate(bands(fingerprint))]
+
+    def check_and_add(self, url_id: str, content_sha256: str, text: str) -> Verdict:
+        """See :meth:`DuplicateIndex.check_and_add`."""
+        if not words(text):
+            return None, None
+        return self.check_and_add_hashed(url_id, content_sha256, near_fingerprint(text, self.rules))
+
+    def check_and_add_hashed(self, url_id: str, content_sha256: str, fingerprint: int | None) -> Verdict:
+        """See :meth:`DuplicateIndex.check_and_add_hashed`."""
+        ns = self._namespace
+        keys = [f"{ns}:dup:url:{url_id}", f"{ns}:dup:sha:{content_sha256[:32]}", f"{ns}:dup:seq"]
+        hex_hash = ""
+        if fingerprint is not None:
+            keys += self.band_keys(fingerprint)
+            hex_hash = f"{fingerprint & _MASK64:016x}"
+        rules = self.rules
+        result = self._script(keys=keys, args=[url_id, rules.ttl_s, rules.bucket_size, MAX_DISTANCE, hex_hash])
+        return _decode(result.decode() if isinstance(result, bytes) else str(result))
