@@ -15,6 +15,7 @@ from typing import NoReturn, TextIO
 
 import orjson
 
+from .ops_cli import OPS_COMMANDS, add_ops_parsers, run_ops
 from .settings import ENV_PREFIX, Settings, SettingsError
 from .sources import DEFAULT_MAX_DEPTH
 
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--replace", action="store_true", help="also remove loaded sources that the file lacks")
     sources_sub.add_parser("list", help="the loaded sources with their next poll")
 
+    add_ops_parsers(sub)
     sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
     return parser
 
@@ -174,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _enqueue(args, settings)
         if args.command == "extract":
             return _extract(args)
+        if args.command in OPS_COMMANDS:
+            return run_ops(args, settings)
         if args.command == "sources":
             from .sources_cli import run_sources
 

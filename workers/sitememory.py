@@ -264,8 +264,17 @@ class RedisSiteMemory:
 
     def _run(self, mode: str, host: str, page_id: str, fingerprints: Sequence[str]) -> list[bool]:
         rules, unique = self.rules, _unique(fingerprints)
-        args = [mode, page_id, rules.ttl_s, rules.max_blocks, rules.max_pages_remembered, rules.window,
-                rules.min_pages, repr(float(rules.min_share)), *unique]
+        args = [
+            mode,
+            page_id,
+            rules.ttl_s,
+            rules.max_blocks,
+            rules.max_pages_remembered,
+            rules.window,
+            rules.min_pages,
+            repr(float(rules.min_share)),
+            *unique,
+        ]
         flags = dict(zip(unique, (bool(x) for x in self._script(keys=self.keys(host), args=args)), strict=False))
         return [flags.get(fp, False) for fp in fingerprints]
 
