@@ -1,6 +1,7 @@
 """What site memory removes: boilerplate snippets gone versus article snippets lost, per host.
 
-    python bench/sitememory.py [--seed-pages 10] [--extractor ours|trafilatura] [--verbose]
+    python bench/sitememory.py [--seed-pages 10] [--extractor ours|trafilatura] [--blocks lines|paragraphs]
+                               [--verbose]
 
 Pages are grouped by host and extracted in order (``workers.extract.extract_article``, or plain
 trafilatura with ``--extractor trafilatura`` to see what the memory does without our teaser
@@ -8,7 +9,9 @@ filter); each page's text lines go through :func:`workers.sitememory.strip_recur
 :class:`~workers.sitememory.MemorySiteMemory` and default rules.  Per group the script prints the
 blocks dropped, the ``without`` snippets (boilerplate) present before and after, and the ``with``
 snippets (article text) present before and after.  Scoring as in the corpus README: whitespace
-collapsed, substring match.
+collapsed, substring match.  A block is a line of the text (``--blocks lines``) or a paragraph
+(``--blocks paragraphs``, how the extract stage cuts; trafilatura's own text output separates
+paragraphs by a single newline, so there it makes one block per page).
 
 Groups: the seed-shaped pages (``tests/seedpages.py``), one host per markup style, first with each
 page's own teasers, then with one teaser box shared by the host's pages (see :func:`seed_groups`);
@@ -135,16 +138,22 @@ def _trafilatura(page: Page) -> str:
     return trafilatura.extract(page.html, url=page.url, include_comments=False) or ""
 
 
-def run_group(host: str, pages: Sequence[Page], extract: Callable[[Page], str]) -> tuple[Tally, dict[str, int]]:
-    """Extract and strip every page of one host in order: the counts and each dropped block's page count."""
+def run_group(
+    host: str, pages: Sequence[Page], extract: Callable[[Page], str], separator: str = "\n"
+) -> tuple[Tally, dict[str, int]]:
+    """Extract and strip every page of one host in order: the counts and each dropped block's page count.
+
+    ``separator`` cuts the text into blocks: "\n" for lines, "\n\n" for paragraphs (a list or a
+    table is then one block).
+    """
     memory = MemorySiteMemory()
     tally = Tally()
     dropped_texts: dict[str, int] = defaultdict(int)
     for page in pages:
         text = extract(page)
-        blocks = [line for line in text.split("\n") if line.strip()]
+        blocks = [block for block in text.split(separator) if block.strip()]
         kept, dropped = strip_recurring(blocks, host, url_id(page.url), memory)
-        after = "\n".join(kept)
+        after = separator.join(kept)
         for block in set(blocks) - set(kept):
             dropped_texts[block] += 1
         tally.pages += 1
@@ -180,25 +189,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed-pages", type=int, default=10, help="seed pages per style (6 styles)")
     parser.add_argument("--extractor", choices=("ours", "trafilatura"), default="ours")
+    parser.add_argument("--blocks", choices=("lines", "paragraphs"), default="lines", help="what one block is")
     parser.add_argument("--verbose", action="store_true", help="list the dropped blocks of each group")
     args = parser.parse_args(argv)
     extract = _ours if args.extractor == "ours" else _trafilatura
+    sep = "\n" if args.blocks == "lines" else "\n\n"
 
-    print(f"extractor: {args.extractor}; boilerplate = `without` snippets, article = `with` snippets")
+    print(f"extractor: {args.extractor}, blocks: {args.blocks}; boilerplate: `without` snippets, article: `with`")
     print(f"{'group':34} {'pages':>5} {'blocks':>6} {'dropped':>7}   {'boilerplate left':16} {'article kept':14}")
     for shared_box in (False, True):
         for host, pages in seed_groups(args.seed_pages, shared_box).items():
             label = f"seed {host.split('.')[0]}{', shared box' if shared_box else ''}"
-            _report(label, run_group(host, pages, extract), args.verbose)
+            _report(label, run_group(host, pages, extract, sep), args.verbose)
 
     groups, no_url = corpus_groups(corpus_dir())
     multi = {h: p for h, p in groups.items() if len(p) > 1}
     single = Tally()
     for host, pages in sorted(multi.items()):
-        _report(f"corpus {host}", run_group(host, pages, extract), args.verbose)
+        _report(f"corpus {host}", run_group(host, pages, extract, sep), args.verbose)
     for host, pages in groups.items():
         if len(pages) == 1:
-            single.add(run_group(host, pages, extract)[0])
+            single.add(run_group(host, pages, extract, sep)[0])
     print(_row(f"corpus, {sum(len(p) == 1 for p in groups.values())} one-page hosts", single))
     print(f"corpus: {len(groups)} hosts, {len(multi)} with more than one page; {no_url} pages without a URL skipped")
     return 0

@@ -257,3 +257,12 @@ def test_concurrent_redelivery_counts_a_page_once(redis_server: RedisServer) -> 
     client = redis_server.client()
     assert client.hget(f"t:sitemem:{HOST}:count", "pages") == b"2"
     assert client.zscore(f"t:sitemem:{HOST}:blocks", fingerprint(SUBSCRIBE)) == 2.0
+
+
+def test_a_source_line_every_article_ends_with_is_kept() -> None:
+    memory = MemorySiteMemory()
+    topics = ["harbour", "ferries", "storm", "market", "school", "bridge", "forest", "election"]
+    for i, topic in enumerate(topics):
+        blocks = [f"This article says something entirely its own about the {topic} and nothing else.", "KCNA"]
+        kept, dropped = strip_recurring(blocks, "kcna.example", f"page-{i}", memory)
+        assert kept[-1] == "KCNA" and dropped == 0

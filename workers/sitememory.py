@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "MAX_BOILERPLATE_CHARS",
+    "MIN_BOILERPLATE_CHARS",
     "MemorySiteMemory",
     "RedisSiteMemory",
     "SiteMemory",
@@ -49,6 +50,8 @@ __all__ = [
 
 #: Blocks longer than this are article text even when repeated (syndicated copies, quoted statements).
 MAX_BOILERPLATE_CHARS = 400
+#: Shorter blocks are attribution lines (agency, byline), kept even when every page repeats them.
+MIN_BOILERPLATE_CHARS = 25
 
 _DIGITS = re.compile(r"\d")
 
@@ -102,14 +105,22 @@ class SiteMemory(Protocol):
 
 
 def strip_recurring(
-    blocks: list[str], host: str, page_id: str, memory: SiteMemory, *, max_chars: int = MAX_BOILERPLATE_CHARS
+    blocks: list[str],
+    host: str,
+    page_id: str,
+    memory: SiteMemory,
+    *,
+    max_chars: int = MAX_BOILERPLATE_CHARS,
+    min_chars: int = MIN_BOILERPLATE_CHARS,
 ) -> tuple[list[str], int]:
     """Observe this page's blocks, then drop the ones that recur on ``host``: (kept blocks, number dropped).
 
-    Blocks longer than ``max_chars`` are never dropped (nor observed).  When every non-empty block
+    Blocks longer than ``max_chars`` are never dropped (nor observed), and neither are blocks shorter
+    than ``min_chars``: a source line every article of a host ends with ("KCNA", "(dpa)") is part of
+    the article, however often it repeats.  When every non-empty block
     would go, none does: a page must not lose all its text because its host repeats itself.
     """
-    candidates = [i for i, block in enumerate(blocks) if block.strip() and len(block) <= max_chars]
+    candidates = [i for i, block in enumerate(blocks) if min_chars <= len(block.strip()) <= max_chars]
     flags = memory.observe_and_check(host, page_id, [fingerprint(blocks[i]) for i in candidates])
     drop = {i for i, flag in zip(candidates, flags, strict=True) if flag}
     if not drop or all(i in drop or not block.strip() for i, block in enumerate(blocks)):
