@@ -17,16 +17,27 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from tests.conftest import S3Server
+from tests.conftest import RedisServer, S3Server, free_port
 from tests.pipeline_support import mixed_site
-from tests.site import serve_site
+from tests.seedpages import seed_pages
+from tests.site import ArticleSpec, build_site, serve_site
 from workers.crawl import run_embedded, sources_for_urls
 from workers.ops_cli import add_ops_parsers, run_ops
 from workers.reextract import reextract_record, reextract_storage
 from workers.settings import Settings
+from workers.sitememory import RedisSiteMemory, fingerprint
 from workers.storage import Storage, open_storage
 
 HOST = "127.0.0.1"
+#: A note a site puts into the body of every article: plain prose, only the site memory can tell.
+BOX = ("This story is part of our series on the northern valleys, reported with support from the "
+       "regional press fund and shared with our partner newspapers.")
+
+
+def with_box(html: str, paragraph: str) -> bytes:
+    """The page with the note right after ``paragraph`` of its article."""
+    end = html.index("</p>", html.index(paragraph[:40])) + len("</p>")
+    return (html[:end] + f"<p>{BOX}</p>" + html[end:]).encode("utf-8")
 
 
 def _crawl(storage_url: str, prefix: str | None = None) -> None:
@@ -305,3 +316,81 @@ def test_reextract_on_s3(archive: Path, s3_server: S3Server) -> None:
     report = reextract_storage(s3)
     assert (report.seen, report.rewritten, report.unchanged) == (10, 1, 9)
     assert records(s3)[key] == original
+
+
+# --- site memory: what a host repeats stays out ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def boxed_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A crawl of seed pages that all carry the same note in their body: the extract stage learnt
+    it as the site's boilerplate after the first pages (one thread: a deterministic order)."""
+    folder = tmp_path_factory.mktemp("boxed")
+    specs = [ArticleSpec(path=p.path, html=with_box(p.html, p.paragraphs[1]), title=p.title, must_have=p.paragraphs,
+                         must_not=p.teasers) for p in seed_pages(count_per_style=2)]
+    settings = Settings.from_env({}, storage_url=str(folder), allow_private=True, host_rate=0.0)
+    with serve_site(build_site(specs, per_page=20)) as server:
+        summary = run_embedded([server.base_url + "/"], settings, processes=1, threads=1)
+    assert summary.stored == len(specs)
+    return folder
+
+
+@pytest.fixture
+def boxed(boxed_archive: Path, tmp_path: Path) -> tuple[Storage, Path]:
+    folder = tmp_path / "boxed"
+    shutil.copytree(boxed_archive, folder)
+    return open_storage(str(folder)), folder
+
+
+def test_what_the_site_repeats_is_not_put_back(boxed: tuple[Storage, Path]) -> None:
+    storage, _ = boxed
+    before = records(storage)
+    kept_box = sorted(k for k, r in before.items() if BOX in r["text"])
+    stripped = [r for r in before.values() if BOX not in r["text"]]
+    assert 1 <= len(kept_box) < len(stripped), "the crawl stripped the note from all but its first pages"
+    # Without a site memory, re-extraction alone would put the note back: why the loop keeps one.
+    naive = reextract_record(stripped[0], storage.get(stripped[0]["raw_key"]))
+    assert naive is not None and BOX in naive["text"]
+    report = reextract_storage(storage)
+    assert (report.seen, report.rewritten, report.unchanged) == (len(before), len(kept_box), len(stripped))
+    after = records(storage)
+    assert not [k for k, r in after.items() if BOX in r["text"]], "the cold-start pages lose the note now"
+    assert all(after[k]["text"] == r["text"] for k, r in before.items() if k not in kept_box)
+
+
+def _only(storage: Storage, key: str) -> None:
+    """Date the record alone on 2024-01-01, so a date filter selects just it."""
+    tamper(storage, key, text=None, fetched_at="2024-01-01T12:00:00Z")
+
+
+def test_the_workers_site_memory_is_consulted_not_taught(boxed: tuple[Storage, Path],
+                                                         redis_server: RedisServer) -> None:
+    storage, folder = boxed
+    key = next(k for k, r in sorted(records(storage).items()) if BOX not in r["text"])
+    _only(storage, key)
+    one_day = ("reextract", "--json", "--since", "2024-01-01", "--until", "2024-01-01", "--processes", "1")
+    # Alone, one page teaches nothing: the note would come back.
+    out = io.StringIO()
+    assert run_ops(ops_args(*one_day, "--dry-run"), Settings.from_env({}, storage_url=str(folder)), out=out) == 0
+    assert orjson.loads(out.getvalue())["rewritten"] == 1
+    # The workers' memory has seen the note on the host's pages: the record stays as it is.
+    client = redis_server.client()
+    shared = RedisSiteMemory(client, "ingest")
+    for i in range(5):
+        shared.observe(HOST, f"{i:032x}", [fingerprint(BOX)])
+    state = {k: client.dump(k) for k in sorted(client.keys("*"))}
+    settings = Settings.from_env({}, storage_url=str(folder), broker_url=redis_server.url)
+    out = io.StringIO()
+    assert run_ops(ops_args(*one_day), settings, out=out) == 0
+    assert orjson.loads(out.getvalue()) | {"dry_run": None} == {
+        "seen": 1, "rewritten": 0, "unchanged": 1, "empty_now": 0, "errors": 0, "outside": 11, "dry_run": None}
+    assert {k: client.dump(k) for k in sorted(client.keys("*"))} == state, "the shared memory was not taught"
+
+
+def test_reextract_with_an_unreachable_site_memory_stops(boxed: tuple[Storage, Path],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _, folder = boxed
+    settings = Settings.from_env({}, storage_url=str(folder), broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    assert run_ops(ops_args("reextract", "--processes", "1"), settings) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ingest reextract: cannot read the site memory") and len(err.strip().splitlines()) == 1

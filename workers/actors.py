@@ -17,7 +17,7 @@ from dramatiq.middleware import CurrentMessage
 from .discovery import Found, admissible, found_on_page
 from .encoder import POISON_ACTOR, POISON_QUEUE
 from .fetching import fetch
-from .health import PageHealth
+from .health import page_health
 from .messages import InvalidMessage, fetch_task, sink_task, validate
 from .middleware import PoisonMessage
 from .record import build_record, with_text
@@ -153,10 +153,10 @@ def extract_stage(rt: Runtime, message: Any) -> None:
     started = time.perf_counter()
     html = rt.storage.get(page["raw_key"])
     extracted = rt.extract(html, page["final_url"], page.get("encoding"))
-    day = page["fetched_at"][:10]
+    # Health is judged on the extraction itself: before site memory strips the host's repeated
+    # blocks, and without the feed's date standing in for one the page no longer shows.
+    rt.health.record(page_health(extracted, host=trace["host"], fetched_at=page["fetched_at"]))
     if not extracted.get("text"):
-        rt.health.record(PageHealth(trace["host"], empty=True, has_date=False, words=0, teaser_blocks_removed=0,
-                                    day=day))
         rt.outcome("extract.empty", ms=int((time.perf_counter() - started) * 1000), bytes=len(html), **trace)
         return
     kept, dropped = strip_recurring(extracted["text"].split("\n\n"), trace["host"], page["url_id"], rt.site_memory)
@@ -167,8 +167,6 @@ def extract_stage(rt: Runtime, message: Any) -> None:
         page["url_id"], record["content_sha256"], record["text"]
     )
     record = validate("article", record)
-    rt.health.record(PageHealth(trace["host"], empty=False, has_date=record["published"] is not None,
-                                words=record["word_count"], teaser_blocks_removed=dropped, day=day))
     sink = sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record)
     if "source" in page:
         sink["source"] = page["source"]

@@ -67,8 +67,10 @@ def add_ops_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         help="run the current extractor over stored raw pages and rewrite records whose text changed",
         description="Walk the article records in storage (optionally of one host, one source's storage "
         "prefix, fetched within a date range), extract each one's raw page again with the current "
-        "extractor and rewrite the record when its text or the extractor version changed. Fetch-time "
-        "fields stay. Records whose page now gives no text are kept as they are. Exit code 1 when any "
+        "extractor (and the site memory: blocks a host repeats on its pages are stripped, as the extract "
+        "stage does; learnt from the pages re-extracted, plus the workers' memory in Redis when "
+        "INGEST_BROKER_URL is set) and rewrite the record when its text or the extractor version changed. "
+        "Fetch-time fields stay. Records whose page now gives no text are kept as they are. Exit code 1 when any "
         "record could not be re-extracted (each is logged as reextract.error with its reason).",
     )
     reextract.add_argument("--host", help="only records of this host")
@@ -199,9 +201,11 @@ def _reextract(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     from concurrent.futures import ProcessPoolExecutor
 
     import orjson
+    import redis
 
     from .logs import configure_logging
     from .reextract import reextract_storage
+    from .sitememory import RedisSiteMemory, SiteMemory
     from .storage import StorageError, open_storage
 
     if args.since and args.until and args.since > args.until:
@@ -213,6 +217,18 @@ def _reextract(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         storage = open_storage(args.storage or settings.storage_url, s3_endpoint=settings.s3_endpoint)
     except StorageError as exc:
         return _fail("reextract", str(exc))
+    shared: SiteMemory | None = None
+    client = None
+    if not settings.embedded:
+        # The workers' site memory knows each host from all its recent pages: consulted, never taught.
+        client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=30)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            client.close()
+            return _fail("reextract", f"cannot read the site memory at {settings.redacted()['broker_url']}: {exc} "
+                         "(unset INGEST_BROKER_URL to re-extract with what this run learns alone)")
+        shared = RedisSiteMemory(client, settings.namespace)
     configure_logging(settings, quiet=sys.stderr.isatty())
     processes = args.processes or os.cpu_count() or 1
     pool = None
@@ -221,10 +237,13 @@ def _reextract(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
     try:
         report = reextract_storage(storage, host=args.host, source_prefix=prefix, since=args.since,
-                                   until=args.until, dry_run=args.dry_run, pool=pool, window=4 * processes)
+                                   until=args.until, dry_run=args.dry_run, shared_memory=shared, pool=pool,
+                                   window=4 * processes)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        if client is not None:
+            client.close()
     if args.json:
         out.write(orjson.dumps(report.as_dict()).decode() + "\n")
     else:

@@ -46,6 +46,7 @@ def build_record(extracted: dict[str, Any], page: dict[str, Any]) -> dict[str, A
         "word_count": int(extracted.get("word_count") or 0),
         "content_sha256": extracted["content_sha256"],
         "raw_key": page["raw_key"],
+        "encoding": page.get("encoding"),
         "extractor": extracted["extractor"],
         "image": extracted.get("image"),
         "tags": list(extracted.get("tags") or []),

@@ -86,6 +86,7 @@ def rebuild_record(
     ``KeyError`` when the old record lacks a fetch-time field.
     """
     page = {name: old_record[name] for name in _FETCH_FIELDS}
+    page["encoding"] = old_record.get("encoding")
     if isinstance(old_record.get("discovered"), dict):
         # What discovery knew (a feed's date when the page has none) counts again, as it did then.
         page["found"] = old_record["discovered"]
