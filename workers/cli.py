@@ -15,6 +15,7 @@ from typing import NoReturn, TextIO
 
 import orjson
 
+from .argtypes import iso_date, non_negative_float, positive
 from .ops_cli import OPS_COMMANDS, add_ops_parsers, run_ops
 from .settings import ENV_PREFIX, Settings, SettingsError
 from .sources import DEFAULT_MAX_DEPTH
@@ -45,29 +46,6 @@ class UsageError(Exception):
     """A bad argument or setting: printed as one line, exit code 2."""
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
-def _non_negative_float(value: str) -> float:
-    x = float(value)
-    if x < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return x
-
-
-def _iso_date(value: str) -> str:
-    import datetime
-
-    try:
-        return datetime.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2025-01-31, got {value!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (also used by tests and the compose check)."""
     parser = _Parser(
@@ -93,14 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: $INGEST_STORAGE_URL or ./ingest-data)")
     crawl.add_argument("--kind", choices=("listing", "article"), default="listing",
                        help="what the start URLs are (default: listing)")
-    crawl.add_argument("--processes", type=_positive, default=None,
+    crawl.add_argument("--processes", type=positive, default=None,
                        help=f"extraction processes (default: all {os.cpu_count()} cores)")
-    crawl.add_argument("--threads", type=_positive, default=16, help="fetch/stage threads (default: 16)")
+    crawl.add_argument("--threads", type=positive, default=16, help="fetch/stage threads (default: 16)")
     crawl.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
                        help=f"listing hops (pagination depth) from a start page (default: {DEFAULT_MAX_DEPTH})")
-    crawl.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD",
+    crawl.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD",
                        help="ignore feed and sitemap entries older than this date")
-    crawl.add_argument("--host-rate", type=_non_negative_float, default=None,
+    crawl.add_argument("--host-rate", type=non_negative_float, default=None,
                        help="requests per second per host, 0 = unlimited (default: $INGEST_HOST_RATE or 1)")
     crawl.add_argument("--crawl-id", help="id to tag records and log lines with (default: new)")
     crawl.add_argument("--allow-private", action="store_true", default=None,
@@ -115,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated stages to work on (default: {','.join(STAGES)})")
-    worker.add_argument("--processes", type=_positive, default=os.cpu_count() or 1,
+    worker.add_argument("--processes", type=positive, default=os.cpu_count() or 1,
                         help="worker processes (default: one per core)")
-    worker.add_argument("--threads", type=_positive, default=8, help="threads per process (default: 8)")
+    worker.add_argument("--threads", type=positive, default=8, help="threads per process (default: 8)")
     worker.add_argument("--allow-private", action="store_true", default=None,
                         help="allow loopback and private addresses")
 

@@ -10,11 +10,11 @@ whose text changed.  :func:`add_ops_parsers` adds both to the ``ingest`` parser;
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from typing import Any, TextIO
 
+from .argtypes import iso_date, positive
 from .settings import Settings
 
 # Only light imports up here: the parser is built for every `ingest` command, even `--help`;
@@ -25,20 +25,6 @@ __all__ = ["OPS_COMMANDS", "add_ops_parsers", "queue_depths", "run_ops"]
 OPS_COMMANDS = ("status", "reextract")
 
 _NEEDS_REDIS = "needs the workers' Redis: set INGEST_BROKER_URL=redis://host:6379/0"
-
-
-def _iso_date(value: str) -> str:
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2025-01-31, got {value!r}") from None
-
-
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
 
 
 def _days(value: str) -> int:
@@ -75,11 +61,11 @@ def add_ops_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     )
     reextract.add_argument("--host", help="only records of this host")
     reextract.add_argument("--source-prefix", metavar="P", help="records under a source's storage prefix P")
-    reextract.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="fetched on or after this day (UTC)")
-    reextract.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD", help="fetched on or before this day (UTC)")
+    reextract.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD", help="fetched on or after this day (UTC)")
+    reextract.add_argument("--until", type=iso_date, metavar="YYYY-MM-DD", help="fetched on or before this day (UTC)")
     reextract.add_argument("--storage", metavar="DIR|URL",
                            help="storage to work on (default: $INGEST_STORAGE_URL or ./ingest-data)")
-    reextract.add_argument("--processes", type=_positive, default=None,
+    reextract.add_argument("--processes", type=positive, default=None,
                            help=f"extraction processes (default: all {os.cpu_count()} cores)")
     reextract.add_argument("--dry-run", action="store_true", help="count what would change, write nothing")
     reextract.add_argument("--json", action="store_true", help="print the counts as JSON")
