@@ -125,47 +125,50 @@ def build_runtime(
     """Wire the services for the settings' broker: in-process state, or shared state in Redis."""
     from .netguard import build_client
 
-    storage = open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint)
-    seen: Seen
-    policy: HostPolicy
-    robots: RobotsCache
-    limits: Limits
-    sources: Registry
-    schedule: Schedule
-    validators: Validators
-    site_memory: SiteMemory
-    duplicates: DuplicateIndex
-    health: HealthStore
-    # Leases outlive the longest request, so a live fetch never loses its place to a "dead" one.
-    lease_ttl = settings.request_timeout + 60
-    if redis_client is None:
-        seen, limits = MemorySeen(), MemoryLimits()
-        policy, robots = MemoryHostPolicy(lease_ttl_s=lease_ttl), MemoryRobotsCache()
-        sources, schedule, validators = MemoryRegistry(), MemorySchedule(), MemoryValidators()
-        site_memory, duplicates, health = MemorySiteMemory(), MemoryDuplicateIndex(), MemoryHealthStore()
-    else:
-        ns = settings.namespace
-        seen = make_seen(redis_client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
-                         error_rate=settings.bloom_error)
-        limits = RedisLimits(redis_client, ns)
-        policy, robots = RedisHostPolicy(redis_client, ns, lease_ttl_s=lease_ttl), RedisRobotsCache(redis_client, ns)
-        sources, schedule = RedisRegistry(redis_client, ns), RedisSchedule(redis_client, ns)
-        validators = RedisValidators(redis_client, ns)
-        site_memory, duplicates = RedisSiteMemory(redis_client, ns), RedisDuplicateIndex(redis_client, ns)
-        health = RedisHealthStore(redis_client, ns)
+    shared = _memory_state(settings) if redis_client is None else _redis_state(settings, redis_client)
     return Runtime(
         settings=settings,
-        storage=storage,
-        seen=seen,
-        policy=policy,
-        robots=robots,
-        limits=limits,
-        sources=sources,
-        schedule=schedule,
-        validators=validators,
-        site_memory=site_memory,
-        duplicates=duplicates,
-        health=health,
+        storage=open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint),
         client_factory=lambda: build_client(settings, resolver=resolver),
         pool=pool,
+        **shared,
     )
+
+
+def _lease_ttl(settings: Settings) -> float:
+    # Leases outlive the longest request, so a live fetch never loses its place to a "dead" one.
+    return settings.request_timeout + 60
+
+
+def _memory_state(settings: Settings) -> dict[str, Any]:
+    """The embedded run's state: everything in this process."""
+    return {
+        "seen": MemorySeen(),
+        "policy": MemoryHostPolicy(lease_ttl_s=_lease_ttl(settings)),
+        "robots": MemoryRobotsCache(),
+        "limits": MemoryLimits(),
+        "sources": MemoryRegistry(),
+        "schedule": MemorySchedule(),
+        "validators": MemoryValidators(),
+        "site_memory": MemorySiteMemory(),
+        "duplicates": MemoryDuplicateIndex(),
+        "health": MemoryHealthStore(),
+    }
+
+
+def _redis_state(settings: Settings, client: Any) -> dict[str, Any]:
+    """State shared through Redis by every worker on every host."""
+    ns = settings.namespace
+    return {
+        "seen": make_seen(client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
+                          error_rate=settings.bloom_error),
+        "policy": RedisHostPolicy(client, ns, lease_ttl_s=_lease_ttl(settings)),
+        "robots": RedisRobotsCache(client, ns),
+        "limits": RedisLimits(client, ns),
+        "sources": RedisRegistry(client, ns),
+        "schedule": RedisSchedule(client, ns),
+        "validators": RedisValidators(client, ns),
+        "site_memory": RedisSiteMemory(client, ns),
+        "duplicates": RedisDuplicateIndex(client, ns),
+        "health": RedisHealthStore(client, ns),
+    }
