@@ -34,7 +34,7 @@ from workers.health import (
 from workers.ops_cli import add_ops_parsers, run_ops
 from workers.settings import Settings
 
-SEED_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "naenara-page-as-text.txt"
+SEED_TEXT = Path("/work/shared/seed/naenara-page-as-text.txt")
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
