@@ -15,9 +15,11 @@ import pytest
 import trafilatura
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trafilatura.metadata import extract_author
 
 from tests.seedpages import STYLES, SeedPage, seed_pages
 from workers.extract import EXTRACTOR, extract_article
+from workers.metadata import _byline, decode_html, parse_html
 from workers.urls import InvalidURL, normalize_url, url_id
 
 CORPUS = Path("/work/shared/corpus/trafilatura-eval")
@@ -201,6 +203,37 @@ def test_missing_metadata_is_none_not_empty() -> None:
     for key in ("canonical_url", "published", "updated", "image", "language", "description"):
         assert record[key] is None, key
     assert record["tags"] == []
+
+
+_BYLINES = [
+    '<div class="byline">By <a rel="author" href="/a/jane">Jane Doe</a></div>',
+    '<aside class="sidebar"><span class="author">Sidebar Person</span></aside><p class="writer">Max Muster</p>',
+    '<span class="meta-date"><span class="author-name">Dated Name</span></span><span id="Author">Erika Beispiel</span>',
+    '<p class="author-name">By<time>2025-01-02</time>Ann Other and Bob Roe</p>',
+    "<div><p><rel>me</rel>Carla Cue</p></div><author>Dana Doe</author>",
+    '<figure><span class="byline">Photo Credit</span></figure><div data-component="Byline">Eve Example</div>',
+    "<div class='author'>x</div><div class='author'>Frank Fallback</div>",
+    "<p>No byline on this page at all, only an ordinary paragraph of text.</p>",
+]
+
+
+@pytest.mark.parametrize("body", _BYLINES)
+def test_byline_is_found_as_trafilatura_finds_it(body: str) -> None:
+    # Our byline search reimplements trafilatura's extract_author for speed: same answer required.
+    tree = parse_html(f"<html><head><title>t</title></head><body><article>{body}</article></body></html>")
+    assert tree is not None
+    assert _byline(tree) == extract_author(tree)
+
+
+def test_byline_matches_trafilatura_on_real_pages() -> None:
+    found = 0
+    for name in sorted(_corpus())[:60]:
+        tree = parse_html(decode_html(_corpus_page(name)[0]))
+        assert tree is not None
+        expected = extract_author(tree)
+        assert _byline(tree) == expected, name
+        found += expected is not None
+    assert found >= 10
 
 
 def test_widgets_and_boilerplate_lines_are_not_in_the_text() -> None:
