@@ -89,8 +89,11 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     started = time.perf_counter()
     body = rt.storage.get(page["raw_key"])
     source = rt.sources.get(page["source"]) if "source" in page else None
-    hosts = page.get("allowed_hosts") or (source.allowed_hosts if source else ()) or [trace["host"]]
-    allowed = frozenset(hosts) | {host_of(page["final_url"])} if not source else frozenset(hosts)
+    if source is not None:
+        allowed = frozenset(source.allowed_hosts or [trace["host"]])
+    else:
+        # An ad-hoc crawl stays on the start host, and on the host a redirect led it to.
+        allowed = frozenset(page.get("allowed_hosts") or [trace["host"]]) | {host_of(page["final_url"])}
     max_depth = page.get("max_depth", source.max_depth if source else DEFAULT_MAX_DEPTH)
     found = found_on_page(page["kind"], body, page["final_url"], page.get("content_type"),
                           allowed_hosts=allowed, since=source.since if source else None)
@@ -166,7 +169,6 @@ def extract_stage(rt: Runtime, message: Any) -> None:
     record["duplicate_of"], record["duplicate_kind"] = rt.duplicates.check_and_add(
         page["url_id"], record["content_sha256"], record["text"]
     )
-    record = validate("article", record)
     sink = sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record)
     if "source" in page:
         sink["source"] = page["source"]

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from dramatiq import Worker
@@ -84,7 +84,6 @@ class CrawlSummary:
     bytes_fetched: int = 0
     interrupted: bool = False
     storage: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stored(self) -> int:

@@ -70,7 +70,6 @@ class RedisSeen:
     """The seen-set in Redis: one hash per crawl, ``url_id -> owner``, shared by all hosts."""
 
     def __init__(self, client: Any, namespace: str = "ingest") -> None:
-        self._client = client
         self._namespace = namespace
         self._script = client.register_script(_CLAIM_LUA)
 

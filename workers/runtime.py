@@ -36,8 +36,6 @@ from .validators import MemoryValidators, RedisValidators, Validators
 
 __all__ = ["Runtime", "build_runtime"]
 
-ExtractFn = Callable[[bytes, str, str | None], dict[str, Any]]
-
 #: Outcomes that are not failures, logged at info; everything else is a warning.
 _QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent", "not_modified"}
 
