@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from lxml import etree
 from lxml.etree import _Element
 
 from workers.teasers import Block
@@ -39,12 +40,14 @@ _WIDGET_WORDS = frozenset(
     {
         *("newsletter", "newsletters", "sharedaddy", "sharing", "sharebar", "sharebuttons", "socialshare", "social"),
         *("breadcrumb", "breadcrumbs", "copyright", "figcaption", "caption", "credits"),
+        *("related", "relatedposts", "yarpp"),
     }
 )
 # Pairs of words that name a widget only together ("author box", "share buttons").
 _WIDGET_PAIRS = (
     ("author", ("box", "bio", "about", "biography", "description", "profile")),
     ("share", ("buttons", "bar", "links", "tools", "box", "icons", "post", "this")),
+    ("inline", ("teaser", "teasers", "promo", "related")),
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
@@ -70,17 +73,28 @@ def widget_kind(names: str) -> str | None:
     return None
 
 
+# Elements that can be widgets; selected by XPath so that lxml does not build a Python object for
+# every element of the page.
+_CANDIDATES = etree.XPath(
+    "//figcaption"
+    " | //*[self::div or self::section or self::aside or self::p or self::span or self::ul or self::ol"
+    " or self::blockquote or self::nav or self::em or self::a][@class or @id]"
+    " | //*[contains(local-name(), '-')]"
+)
+
+
 def prune_widgets(tree: _Element) -> int:
     """Remove named widgets (see the module doc) from ``tree`` in place; the number removed."""
     body = tree.find(".//body")
     # Shares are measured in characters with whitespace: cheap, and close enough for a threshold.
     total = len((body if body is not None else tree).text_content()) or 1
     doomed: list[_Element] = []
-    for elem in tree.iter("figcaption", "div", "section", "aside", "p", "span", "ul", "ol", "blockquote", "nav", "em"):
+    for elem in _CANDIDATES(tree):
         kind: str | None = "figcaption"
         if elem.tag != "figcaption":
-            names = f"{elem.get('class') or ''} {elem.get('id') or ''}"
-            kind = widget_kind(names) if names.strip() else None
+            # A custom element's name says what it is as a class would ("pp-inline-teaser").
+            tag = elem.tag if "-" in elem.tag else ""
+            kind = widget_kind(f"{tag} {elem.get('class') or ''} {elem.get('id') or ''}")
             if kind is None:
                 continue
         text = elem.text_content()

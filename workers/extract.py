@@ -21,6 +21,7 @@ from lxml.etree import _Element
 
 from workers.boilerplate import boilerplate_indices, prune_widgets
 from workers.extract_fields import page_fields
+from workers.lead import find_lead
 from workers.metadata import EXTENSIVE_DATE_SEARCH, decode_html, page_metadata, parse_html
 from workers.teasers import Block, drop_teasers
 from workers.urls import host_of, normalize_url, url_id
@@ -161,12 +162,23 @@ def _render(blocks: list[Block]) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+_SHORT = 1000
+
+
+def _short(document: Any) -> bool:
+    if document is None or isinstance(document, dict):
+        return True
+    return len(document.raw_text or "") < _SHORT
+
+
 def _main_blocks(tree: _Element, url: str) -> list[Block]:
     """The article's blocks, without widgets, teaser lists and boilerplate lines; changes ``tree``."""
     if _FILTERS["widgets"]:
         prune_widgets(tree)
     try:
-        document = trafilatura.bare_extraction(tree, url=url, output_format="xml", **_OPTIONS)
+        document = trafilatura.bare_extraction(tree, url=url, output_format="xml", fast=True, **_OPTIONS)
+        if _short(document):
+            document = trafilatura.bare_extraction(tree, url=url, output_format="xml", **_OPTIONS)
     except Exception:  # a parser bug on one hostile page must not kill the worker
         return []
     if document is None or isinstance(document, dict):
@@ -214,4 +226,10 @@ def extract_article(html: str | bytes, url: str, *, encoding: str | None = None)
     if tree is None:
         return _record(url, "", {})
     meta = {**page_metadata(tree, url), **page_fields(tree, url)}
-    return _record(url, _render(_main_blocks(tree, url)), meta)
+    blocks = _main_blocks(tree, url)
+    first = next((b.text for b in blocks if b.tag != "head" and len(b.text) >= 30), "")
+    lead = find_lead(tree, " ".join(first.split())[:30])
+    if lead and not any(lead[:60] in " ".join(b.text.split()) for b in blocks):
+        at = 1 if blocks and blocks[0].tag == "head" else 0
+        blocks.insert(at, Block(lead, "p"))
+    return _record(url, _render(blocks), meta)
