@@ -40,7 +40,7 @@ _WIDGET_WORDS = frozenset(
     {
         *("newsletter", "newsletters", "sharedaddy", "sharing", "sharebar", "sharebuttons", "socialshare", "social"),
         *("breadcrumb", "breadcrumbs", "copyright", "figcaption", "caption", "credits"),
-        *("related", "relatedposts", "yarpp"),
+        *("related", "relatedposts", "yarpp", "tweet"),
     }
 )
 # Pairs of words that name a widget only together ("author box", "share buttons").
@@ -128,7 +128,10 @@ _CREDIT = re.compile(
 )
 _RIGHTS = re.compile(
     r"all rights reserved|alle rechte vorbehalten|todos los derechos reservados|tous droits réservés"
-    r"|tutti i diritti riservati|wszelkie prawa zastrzeżone|todos os direitos reservados|alle rechten voorbehouden",
+    r"|tutti i diritti riservati|wszelkie prawa zastrzeżone|todos os direitos reservados|alle rechten voorbehouden"
+    # A statement about the whole site's content (its licence, its terms) is not the article's.
+    r"|(?:inhalte|texte|content|contents|contenidos|contenus) (?:dieser|auf dieser|of this|on this|de este|de ce) "
+    r"(?:website|webseite|internetseite|seite|site|sitio|web)",
     re.IGNORECASE,
 )
 _PROMO = re.compile(
@@ -138,29 +141,45 @@ _PROMO = re.compile(
     r"|youtube[- ]kanal|canal de youtube|whatsapp[- ]kanal|apps? for ios and android|app store|google play"
     # Login prompts of comment forms and paywalls.
     r"|not logged in|nicht eingeloggt|nicht angemeldet|must be logged in|log in to|logged in to"
-    # Affiliate and advertising disclosures.
-    r"|affiliate[- ]links?|(?:we|wir) (?:may )?(?:receive|earn|get|erhalten) (?:a )?(?:small )?"
+    r")\b",
+    re.IGNORECASE,
+)
+# Appeals for money: a plea for support and the means of giving in one line ("Wesprzyj nas darowizną").
+_APPEAL = re.compile(
+    r"\b(?:support|unterstütz|wesprzyj|wspieraj|wspomóż|apoy|soutenez|sosten|sostien|help)", re.IGNORECASE
+)
+_GIFT = re.compile(r"\b(?:donat|spende|spenden|darowizn|donaci|don |donazion|contribution|beitrag)", re.IGNORECASE)
+# Affiliate and advertising disclosures: a few sentences of legal wording, longer than a call to act.
+_DISCLOSURE = re.compile(
+    r"\b(?:affiliate[- ]links?|(?:we|wir) (?:may )?(?:receive|earn|get|erhalten) (?:a )?(?:small )?"
     r"(?:compensation|commission|provision)|of our advertisers)\b",
     re.IGNORECASE,
 )
+_DISCLOSURE_WORDS = 60
 # "Kategorie: News", "Tags: …": a page's filing labels, not its text.
 _LABEL = re.compile(
     r"^(?:categor(?:y|ies)|kategorien?|rubrik|tags?|schlagw(?:ö|oe)rter|stichw(?:ö|oe)rter|themen|topics|filed under"
     r"|catégories?|categoría|categorías|etiquetas|kategorie|tagi|kategoria)\s*:",
     re.IGNORECASE,
 )
+_TRAILING_CREDIT = re.compile(r"(?:^|\s)[|/–—-]?\s*©\s*[^.!?©]{1,60}$")
 _AGENCY = re.compile(r"^\(?[^\W\d_]{1,6}(?:\s*/\s*[^\W\d_]{1,6}){1,3}\)?$")
 # Lines of up to this many words can be credits, notices or calls to action; longer ones are prose.
 _SHORT = 40
 
 
 def is_credit_line(text: str) -> bool:
-    """A picture credit: "Foto: dpa", "(Credit: Jane Doe / Agency)", "© Bundesrat | Frank Bräuer"."""
+    """A picture credit: "Foto: dpa", "(Credit: Jane Doe / Agency)", "© Bundesrat | Frank Bräuer".
+
+    Also a caption that ends with its credit ("Logo of the award | © Publisher"): text does not.
+    """
     words = len(text.split())
     if words > 25:
         return False
     stripped = text.lstrip(" (")
-    return bool(_CREDIT.match(text)) or (stripped.startswith(("©", "(c)", "(C)")) and words <= 15)
+    if _CREDIT.match(text) or (stripped.startswith(("©", "(c)", "(C)")) and words <= 15):
+        return True
+    return bool(_TRAILING_CREDIT.search(text))
 
 
 def is_rights_line(text: str) -> bool:
@@ -170,7 +189,12 @@ def is_rights_line(text: str) -> bool:
 
 def is_promo_line(text: str) -> bool:
     """A short call to subscribe, sign up or follow ("Sign up to our newsletter", "Follow X on Twitter")."""
-    return len(text.split()) <= _SHORT and bool(_PROMO.search(text))
+    words = len(text.split())
+    if words <= _SHORT and (_PROMO.search(text) or (_APPEAL.search(text) and _GIFT.search(text))):
+        return True
+    return (
+        words <= _DISCLOSURE_WORDS and bool(_DISCLOSURE.search(text))
+    )
 
 
 def is_label_line(text: str) -> bool:
@@ -183,8 +207,33 @@ def is_agency_line(text: str) -> bool:
     return bool(_AGENCY.match(text.strip()))
 
 
+# A closing line that is all link and this short is a pointer to another page, not a sentence.
+_LINK_WORDS = 15
 # An agency signature closes the article; a source link or a date may still follow it.
 _SIGNATURE_TAIL = 3
+
+
+# Headings of what follows a press release or an article: who to call, who wrote it.
+_END_MATTER = re.compile(
+    r"^(?:press(?:e)?[- ]?(?:kontakt|contact|contacts|ansprechpartner(?:in)?)"
+    r"|media (?:contact|contacts|enquiries|inquiries)"
+    r"|medienkontakt|kontakt für (?:medien|journalisten)|contacto de prensa|contact presse|kontakt dla mediów"
+    r"|about the author|über den autor|über die autorin|zum autor|zur autorin|sobre el autor|à propos de l'auteur"
+    r"|o autorze)\s*:?$",
+    re.IGNORECASE,
+)
+# A contact or author box is short; a long text after such a heading is more article.
+_END_MATTER_WORDS = 150
+
+
+def _end_matter(blocks: Sequence[Block]) -> range:
+    """The blocks from an end-matter heading ("Pressekontakt", "About the author") to the end."""
+    for i in range(len(blocks) // 2, len(blocks)):
+        if _END_MATTER.match(blocks[i].text.strip()):
+            if sum(len(b.text.split()) for b in blocks[i + 1 :]) <= _END_MATTER_WORDS:
+                return range(i, len(blocks))
+            break
+    return range(0)
 
 
 def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
@@ -196,4 +245,11 @@ def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
     }
     tail = range(max(1, len(blocks) - _SIGNATURE_TAIL), len(blocks))
     drop.update(i for i in tail if is_agency_line(blocks[i].text))
+    drop.update(_end_matter(blocks))
+    # Links closing the text ("Hier geht es zur neuen Vorstandsstruktur") lead elsewhere: the
+    # article ended before them.
+    end = len(blocks) - 1
+    while end > 0 and (end in drop or (blocks[end].linked and len(blocks[end].text.split()) <= _LINK_WORDS)):
+        drop.add(end)
+        end -= 1
     return drop
