@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pages = load_pages(args.corpus, args.limit)
-    columns = {"trafilatura defaults": _trafilatura_defaults, "ours": _ours}
+    columns: dict[str, Callable[[Page], str]] = {"trafilatura defaults": _trafilatura_defaults, "ours": _ours}
     timed = run_rounds(columns, pages, args.rounds)
     results = {name: (score(pages, texts), cpu, texts) for name, (texts, cpu) in timed.items()}
 

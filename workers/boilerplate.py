@@ -19,9 +19,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from lxml import etree
 from lxml.etree import _Element
 
+from workers.lead import LEAD_TAGS, is_lead_name
 from workers.teasers import Block
 
 __all__ = [
@@ -73,29 +73,33 @@ def widget_kind(names: str) -> str | None:
     return None
 
 
-# Elements that can be widgets; selected by XPath so that lxml does not build a Python object for
-# every element of the page.
-_CANDIDATES = etree.XPath(
-    "//figcaption"
-    " | //*[self::div or self::section or self::aside or self::p or self::span or self::ul or self::ol"
-    " or self::blockquote or self::nav or self::em or self::a][@class or @id]"
-    " | //*[contains(local-name(), '-')]"
+_WIDGET_TAGS = frozenset(
+    {"figcaption", "div", "section", "aside", "p", "span", "ul", "ol", "blockquote", "nav", "em", "a"}
 )
 
 
-def prune_widgets(tree: _Element) -> int:
-    """Remove named widgets (see the module doc) from ``tree`` in place; the number removed."""
+def prune_widgets(tree: _Element, leads: list[_Element] | None = None) -> int:
+    """Remove named widgets (see the module doc) from ``tree`` in place; the number removed.
+
+    With ``leads``, the elements named like an article's lead (:func:`workers.lead.is_lead_name`)
+    are collected into it on the way: walking the page's elements is the costly part, so both
+    questions share one walk.
+    """
     body = tree.find(".//body")
     # Shares are measured in characters with whitespace: cheap, and close enough for a threshold.
     total = len((body if body is not None else tree).text_content()) or 1
     doomed: list[_Element] = []
-    for elem in _CANDIDATES(tree):
+    tags = _WIDGET_TAGS if leads is None else _WIDGET_TAGS | LEAD_TAGS
+    for elem in tree.iter(*tags):
         kind: str | None = "figcaption"
         if elem.tag != "figcaption":
-            # A custom element's name says what it is as a class would ("pp-inline-teaser").
-            tag = elem.tag if "-" in elem.tag else ""
-            kind = widget_kind(f"{tag} {elem.get('class') or ''} {elem.get('id') or ''}")
+            cls, ident = elem.get("class"), elem.get("id")
+            if not cls and not ident:
+                continue
+            kind = widget_kind(f"{cls or ''} {ident or ''}") if elem.tag in _WIDGET_TAGS else None
             if kind is None:
+                if leads is not None and cls and elem.tag in LEAD_TAGS and is_lead_name(cls):
+                    leads.append(elem)
                 continue
         text = elem.text_content()
         if len(text) > _MAX_SHARE * total or (kind in _CAPTIONS and len(text.split()) > _CAPTION_WORDS):

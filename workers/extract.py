@@ -173,8 +173,9 @@ def _short(document: Any) -> bool:
 
 def _main_blocks(tree: _Element, url: str) -> list[Block]:
     """The article's blocks, without widgets, teaser lists and boilerplate lines; changes ``tree``."""
+    leads: list[_Element] = []
     if _FILTERS["widgets"]:
-        prune_widgets(tree)
+        prune_widgets(tree, leads)
     try:
         document = trafilatura.bare_extraction(tree, url=url, output_format="xml", fast=True, **_OPTIONS)
         if _short(document):
@@ -187,6 +188,16 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     if _FILTERS["lines"]:
         drop = boilerplate_indices(blocks)
         blocks = [b for i, b in enumerate(blocks) if i not in drop]
+    return _with_lead(blocks, leads)
+
+
+def _with_lead(blocks: list[Block], leads: list[_Element]) -> list[Block]:
+    """``blocks`` with the page's lead first (after a heading), when trafilatura left it out."""
+    first = next((b.text for b in blocks if b.tag != "head" and len(b.text) >= 30), "")
+    lead = find_lead(leads, first[:30])
+    if lead and not any(lead[:60] in b.text for b in blocks):
+        at = 1 if blocks and blocks[0].tag == "head" else 0
+        blocks.insert(at, Block(lead, "p"))
     return blocks
 
 
@@ -226,10 +237,4 @@ def extract_article(html: str | bytes, url: str, *, encoding: str | None = None)
     if tree is None:
         return _record(url, "", {})
     meta = {**page_metadata(tree, url), **page_fields(tree, url)}
-    blocks = _main_blocks(tree, url)
-    first = next((b.text for b in blocks if b.tag != "head" and len(b.text) >= 30), "")
-    lead = find_lead(tree, " ".join(first.split())[:30])
-    if lead and not any(lead[:60] in " ".join(b.text.split()) for b in blocks):
-        at = 1 if blocks and blocks[0].tag == "head" else 0
-        blocks.insert(at, Block(lead, "p"))
-    return _record(url, _render(blocks), meta)
+    return _record(url, _render(_main_blocks(tree, url)), meta)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from lxml import etree
 from lxml.etree import _Element
 
-__all__ = ["find_lead"]
+__all__ = ["LEAD_TAGS", "find_lead", "is_lead_name"]
 
 _LEAD_WORDS = frozenset(
     {
@@ -30,15 +30,8 @@ _LEAD_WORDS = frozenset(
 _NOT_LEAD_WORDS = frozenset({"author", "autor", "bio", "comment", "comments", "video", "newsletter", "related"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
-_CANDIDATES = etree.XPath(
-    "//*[self::p or self::div or self::h2 or self::span or self::section or self::strong][@class]"
-    "[contains(@class, 'ead') or contains(@class, 'ede') or contains(@class, 'ntro') or contains(@class, 'easer')"
-    " or contains(@class, 'bstract') or contains(@class, 'xcerpt') or contains(@class, 'ummary')"
-    " or contains(@class, 'tandfirst') or contains(@class, 'eck') or contains(@class, 'ek')"
-    " or contains(@class, 'ubline') or contains(@class, 'trapline')"
-    " or contains(@class, 'erex') or contains(@class, 'hapo') or contains(@class, 'apo')"
-    " or contains(@class, 'ntradilla') or contains(@class, 'ajada') or contains(@class, 'umario')]"
-)
+#: Elements that can hold a lead.
+LEAD_TAGS = frozenset({"p", "div", "h2", "span", "section", "strong"})
 _FOLLOWED_BY = etree.XPath("boolean(following::*[starts-with(normalize-space(.), $start)])")
 _OUTSIDE = frozenset({"a", "nav", "aside", "footer", "li", "button", "form", "label", "figcaption", "figure"})
 _MIN_WORDS, _MAX_WORDS = 8, 120
@@ -46,17 +39,18 @@ _MAX_LINK_SHARE = 0.3
 
 
 @lru_cache(maxsize=4096)
-def _is_lead_name(names: str) -> bool:
+def is_lead_name(names: str) -> bool:
+    """Whether a class attribute names an article's lead ("article-lead", "teaser-text", "ts-intro")."""
     words = set(_SPLIT.split(_CAMEL.sub("-", names).lower()))
     return bool(words & _LEAD_WORDS) and not words & _NOT_LEAD_WORDS
 
 
-def find_lead(tree: _Element, body_start: str) -> str | None:
-    """The text of the page's lead, or None when no single element is clearly it.
+def find_lead(named: list[_Element], body_start: str) -> str | None:
+    """The text of the lead among elements ``named`` like one, or None when none is clearly it.
 
+    ``named`` are in document order (see :func:`workers.boilerplate.prune_widgets`);
     ``body_start`` is the beginning of the extracted text's first paragraph: a lead comes before it.
     """
-    named = [e for e in _CANDIDATES(tree) if _is_lead_name(e.get("class") or "")]
     classes = Counter(e.get("class") for e in named)
     found: _Element | None = None
     text = ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
-from copy import deepcopy
 from datetime import datetime
 from html import unescape
 from typing import Any
@@ -22,7 +21,6 @@ import trafilatura
 from htmldate import find_date
 from lxml import etree
 from lxml.etree import _Element
-from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
@@ -32,9 +30,9 @@ from trafilatura.metadata import (
     extract_url,
 )
 from trafilatura.settings import set_date_params
-from trafilatura.utils import decode_file, line_processing, trim
-from trafilatura.xml import delete_element
+from trafilatura.utils import decode_file, line_processing
 
+from workers.byline import byline
 from workers.urls import InvalidURL, normalize_url
 
 __all__ = ["EXTENSIVE_DATE_SEARCH", "decode_html", "page_metadata", "parse_html"]
@@ -72,37 +70,6 @@ _PUBLISHED_XPATH = etree.XPath(
     " or (self::script and @type='application/ld+json')]"
 )
 _JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{10,40})"')
-
-# trafilatura's byline search (``extract_author``) as one pass over the elements in Python: it
-# deep-copies the page, prunes the copy and scans it with up to five XPaths (Python regex callbacks
-# included), about half of our metadata time.  The tests below are those XPaths' predicates, in their order of priority;
-# results are the same on every corpus page (checked when this was written, trafilatura 2.3.1).
-_BYLINE_TAGS = (
-    frozenset({"a", "address", "div", "link", "p", "span", "strong"}),
-    frozenset({"a", "div", "h3", "h4", "p", "span"}),
-)
-_BYLINE_CLASS = (
-    re.compile("author-?name|AuthorName|authorName"),
-    re.compile("author|channel-name|zuozhe|bianji|xiaobian|submitted-by|posted-by|journalist-name"),
-    re.compile("[Aa]uthor|screenname|writer|[Bb]yline"),
-)
-_BYLINE_ID = (re.compile("author|zuozhe|bianji|xiaobian"), re.compile("[Aa]uthor"))
-# Every test below needs one of these in some attribute value (or a <rel> child, or <author>):
-# one search of all the values rules out most elements.
-_BYLINE_ANY = re.compile(
-    "[Aa]uthor|yline|byl|BBL|username|channel-name|zuozhe|bianji|xiaobian|submitted-by|posted-by"
-    "|journalist-name|screenname|writer"
-)
-# Where trafilatura does not look for a byline: comments, sidebars, dates, figures, share bars.
-_NOT_BYLINE_ANY = re.compile(
-    "[Cc]omment|title|date|ProductReviews|sidebar|is-hidden|quote|embedly-instagram|article-s|print|category|Figure"
-)
-_NOT_BYLINE_TAGS = frozenset({"a", "div", "section", "span"})
-_NOT_BYLINE_ID = re.compile("^comments|comment-?list|ProductReviews")
-_NOT_BYLINE_CLASS = re.compile(
-    "^[Cc]omments|commentlist|comments-list|sidebar|is-hidden|quote|embedly-instagram"
-    "|article-(?:share|support)|print|category|meta-date|meta-reviewer"
-)
 
 
 def _codec(label: str | bytes | None) -> str | None:
@@ -255,102 +222,6 @@ def _authors(joined: str | None) -> list[str]:
     return names
 
 
-def _byline_rank(elem: _Element, rel_parents: set[_Element]) -> int | None:
-    """0, 1 or 2: how specific a byline element ``elem`` is; None when it is not one.
-
-    ``rel_parents`` are the elements with a ``<rel>`` child (trafilatura's XPath tests ``rel='me'``).
-    """
-    tag, get = elem.tag, elem.get
-    if tag == "author":
-        return 0
-    if elem not in rel_parents and not _BYLINE_ANY.search(" ".join(elem.values())):
-        return None  # most elements: nothing the tests below look at
-    cls, ident, prop = get("class") or "", get("id") or "", get("itemprop") or ""
-    if tag in _BYLINE_TAGS[0] and (
-        get("rel") == "author"
-        or ident == "author"
-        or cls == "author"
-        or prop == "author name"
-        or get("data-testid") in ("AuthorCard", "AuthorURL")
-        or _BYLINE_CLASS[0].search(cls)
-        or (elem in rel_parents and any(c.tag == "rel" and c.text_content() == "me" for c in elem))
-    ):
-        return 0
-    if tag in _BYLINE_TAGS[1] and (
-        cls in ("byline", "username", "byl", "BBL")
-        or "author" in prop
-        or _BYLINE_ID[0].search(ident)
-        or _BYLINE_CLASS[1].search(cls)
-    ):
-        return 1
-    if (
-        "Byline" in (get("data-component") or "")
-        or "author" in prop
-        or _BYLINE_ID[1].search(ident)
-        or _BYLINE_CLASS[2].search(cls)
-    ):
-        return 2
-    return None
-
-
-def _not_byline(elem: _Element) -> bool:
-    """Whether trafilatura drops ``elem`` before its byline search."""
-    if not _NOT_BYLINE_ANY.search(" ".join(elem.values())):
-        return False
-    cls, ident = elem.get("class") or "", elem.get("id") or ""
-    return bool(
-        ident == "comments"
-        or cls in ("comments", "title", "date")
-        or _NOT_BYLINE_ID.search(ident)
-        or _NOT_BYLINE_CLASS.search(cls)
-        or "Figure" in (elem.get("data-component") or "")
-    )
-
-
-def _byline(tree: _Element) -> str | None:
-    """The author(s) named in the page's byline, as trafilatura's ``extract_author`` finds them.
-
-    trafilatura prunes a copy of the page first; here the pruned elements are only marked, and
-    just the chosen candidate is copied and pruned to read its text.
-    """
-    rel_parents = {rel.getparent() for rel in tree.iter("rel")}
-    ranked: list[list[_Element]] = [[], [], []]
-    doomed: list[_Element] = []
-    for elem in tree.iter(etree.Element):
-        if (rank := _byline_rank(elem, rel_parents)) is not None:
-            ranked[rank].append(elem)
-        if elem.tag in _NOT_BYLINE_TAGS and _not_byline(elem) and elem is not tree:
-            doomed.append(elem)
-    if not any(ranked):
-        return None
-    # trafilatura's order of removal, which decides where the tails of removed elements go.
-    doomed += tree.iter("time", "figure")
-    gone = set(doomed)
-    for candidates in ranked:
-        for elem in candidates:
-            if elem in gone or any(up in gone for up in elem.iterancestors()):
-                continue
-            content = trim(" ".join(_pruned(elem, doomed).itertext()))
-            if content and 2 < len(content) < 120:
-                found: str | None = normalize_authors(None, content)
-                return found
-    return None
-
-
-def _pruned(elem: _Element, doomed: list[_Element]) -> _Element:
-    """A copy of ``elem`` without the ``doomed`` elements inside it, removed in their order."""
-    inside = list(elem.iter())
-    position = {node: i for i, node in enumerate(inside)}
-    removals = [position[node] for node in doomed if node in position and node is not elem]
-    if not removals:
-        return elem
-    copy = deepcopy(elem)
-    copies = list(copy.iter())
-    for i in removals:
-        delete_element(copies[i])
-    return copy
-
-
 def _trafilatura_fields(tree: _Element, url: str) -> dict[str, Any]:
     """Title, author, date, sitename and description as trafilatura finds them.
 
@@ -363,7 +234,7 @@ def _trafilatura_fields(tree: _Element, url: str) -> dict[str, Any]:
     with contextlib.suppress(Exception):  # trafilatura's JSON-LD reader has bugs on odd markup
         doc = extract_meta_json(tree, doc)
     title = doc.title or extract_title(tree)
-    author = doc.author or _byline(tree)
+    author = doc.author or byline(tree)
     # Parameters are built per call because they carry today's date as the latest acceptable one.
     # Not extensive: the text-wide date search (dateparser) doubles the cost and on the corpus
     # finds the annotated date less often (0.78 vs 0.82).
