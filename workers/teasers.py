@@ -273,14 +273,20 @@ def is_cue_line(text: str) -> bool:
 # A teaser's repeated first words (title, then excerpt) sit within a few blocks of each other;
 # text repeated from far away is more often a pull quote or a recurring step in a how-to.
 _NEAR = 3
+# Blocks of this many words and more are prose to every rule here (headlines and cues are shorter).
+_PROSE = 40
 _CLOSING = (".", "!", "?", "…", ":", ";", '"', "”", "“", "»", "«", "'", "’", ")", "]")
 
 
 def shape_blocks(blocks: Sequence[Block]) -> list[Shape]:
     """The :class:`Shape` of every block."""
-    cores = [split_date(b.text) for b in blocks]
+    cores = [(b.text, False) if b.text.count(" ") >= _PROSE else split_date(b.text) for b in blocks]
     shapes = []
     for index, (block, (core, dated)) in enumerate(zip(blocks, cores, strict=True)):
+        if block.text.count(" ") >= _PROSE:
+            # Too long for a headline, a date or a cue: only its length matters to the rules.
+            shapes.append(Shape(len(core.split()), False, False, False, False, False, False, block.linked))
+            continue
         date = is_date_line(block.text)
         words = len(core.split())
         shapes.append(
