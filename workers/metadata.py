@@ -69,6 +69,7 @@ _PUBLISHED_XPATH = etree.XPath(
     "//*[@itemprop='datePublished' or (self::meta and @property='article:published_time')"
     " or (self::script and @type='application/ld+json')]"
 )
+_ITEMPROPS = etree.XPath("//@itemprop", smart_strings=False)
 _JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{10,40})"')
 
 
@@ -167,10 +168,29 @@ def _language(tree: _Element) -> str | None:
     return None
 
 
+def _stated_times(tree: _Element) -> list[_Element]:
+    """The elements that state a publication time, in page order.
+
+    Microdata (``itemprop``) can sit on any element, which takes a slow XPath over the whole
+    page; a scan of the attribute's values tells whether it is needed at all.
+    """
+    if "datePublished" in _ITEMPROPS(tree):
+        found: list[_Element] = _PUBLISHED_XPATH(tree)
+        return found
+    return [
+        elem
+        for elem in tree.iter("meta", "script")
+        if elem.get("property" if elem.tag == "meta" else "type")
+        == ("article:published_time" if elem.tag == "meta" else "application/ld+json")
+    ]
+
+
 def _published(tree: _Element, day: str | None) -> str | None:
     """A full ISO timestamp when the page states one for the same day trafilatura found, else that day."""
+    if day is None:
+        return None
     candidates: list[str] = []
-    for elem in _PUBLISHED_XPATH(tree):
+    for elem in _stated_times(tree):
         if elem.tag == "script":
             text = elem.text or ""
             candidates += _JSON_LD_PUBLISHED.findall(text) if "datePublished" in text else [text]
