@@ -59,9 +59,18 @@ _CAPTION_WORDS = 30
 _MAX_SHARE = 0.25
 
 
+# Every widget word and every first word of a pair contains one of these: one search in C rules
+# out most names before they are split into words.
+_WIDGET_HINT = re.compile(
+    "newsletter|shar|social|breadcrumb|copyright|caption|credits|related|yarpp|tweet|author|inline"
+)
+
+
 @lru_cache(maxsize=4096)
 def widget_kind(names: str) -> str | None:
     """The widget word that ``names`` (class and id values) contains, or None."""
+    if not _WIDGET_HINT.search(names.lower()):
+        return None
     words = [w for w in _SPLIT.split(_CAMEL.sub("-", names).lower()) if w]
     for word in words:
         if word in _WIDGET_WORDS:

@@ -28,6 +28,11 @@ _LEAD_WORDS = frozenset(
 )
 # Names that share a word with a lead but name something else: an author's summary, a video's.
 _NOT_LEAD_WORDS = frozenset({"author", "autor", "bio", "comment", "comments", "video", "newsletter", "related"})
+# Every lead word contains one of these; one search in C rules out most names.
+_LEAD_HINT = re.compile(
+    "lead|lede|intro|teaser|abstract|excerpt|summary|standfirst|deck|dek|subline|strapline|perex|chapo|sapo"
+    "|entradilla|bajada|sumario"
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 #: Elements that can hold a lead.
@@ -41,6 +46,8 @@ _MAX_LINK_SHARE = 0.3
 @lru_cache(maxsize=4096)
 def is_lead_name(names: str) -> bool:
     """Whether a class attribute names an article's lead ("article-lead", "teaser-text", "ts-intro")."""
+    if not _LEAD_HINT.search(names.lower()):
+        return False
     words = set(_SPLIT.split(_CAMEL.sub("-", names).lower()))
     return bool(words & _LEAD_WORDS) and not words & _NOT_LEAD_WORDS
 
