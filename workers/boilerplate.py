@@ -39,7 +39,7 @@ __all__ = [
 _WIDGET_WORDS = frozenset(
     {
         *("newsletter", "newsletters", "sharedaddy", "sharing", "sharebar", "sharebuttons", "socialshare", "social"),
-        *("breadcrumb", "breadcrumbs", "copyright", "figcaption", "caption", "credits"),
+        *("breadcrumb", "breadcrumbs", "copyright", "figcaption", "caption", "credits", "bildunterschrift"),
         *("related", "relatedposts", "yarpp", "tweet"),
     }
 )
@@ -48,12 +48,14 @@ _WIDGET_PAIRS = (
     ("author", ("box", "bio", "about", "biography", "description", "profile")),
     ("share", ("buttons", "bar", "links", "tools", "box", "icons", "post", "this")),
     ("inline", ("teaser", "teasers", "promo", "related")),
+    # A box around a picture holds the picture's caption and credit.
+    ("image", ("box", "text", "subline", "legend", "source")),
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 # A caption says who or what a picture shows in a line or two; longer "captions" are the text of
 # a slide show or gallery, which is the article.
-_CAPTIONS = frozenset({"figcaption", "caption", "credits"})
+_CAPTIONS = frozenset({"figcaption", "caption", "credits", "bildunterschrift", "image"})
 _CAPTION_WORDS = 30
 # An element holding more of the page's text than this is the article, whatever it is called.
 _MAX_SHARE = 0.25
@@ -62,7 +64,8 @@ _MAX_SHARE = 0.25
 # Every widget word and every first word of a pair contains one of these: one search in C rules
 # out most names before they are split into words.
 _WIDGET_HINT = re.compile(
-    "newsletter|shar|social|breadcrumb|copyright|caption|credits|related|yarpp|tweet|author|inline"
+    "newsletter|shar|social|breadcrumb|copyright|caption|credits|bildunterschrift|related|yarpp|tweet|author|inline"
+    "|image"
 )
 
 
