@@ -248,6 +248,28 @@ def _end_matter(blocks: Sequence[Block]) -> range:
     return range(0)
 
 
+# A paragraph of this many words or fewer can be a promotion box set with line breaks.
+_PROMO_BOX_WORDS = 120
+
+
+def _promo_paragraphs(blocks: Sequence[Block], dropped: set[int]) -> set[int]:
+    """The other lines of a short paragraph (lines split by ``<br>``) that holds a call to action.
+
+    A promotion box is often one paragraph: a question, a pitch, then the call ("Gefällt dir unser
+    Magazin? … Unterstütze uns mit einem Beitrag."); only the call matches a rule.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, b in enumerate(blocks):
+        if b.group and b.tag == "p":
+            groups.setdefault(b.group, []).append(i)
+    drop: set[int] = set()
+    for members in groups.values():
+        if any(i in dropped for i in members) and not all(i in dropped for i in members):
+            if sum(len(blocks[i].text.split()) for i in members) <= _PROMO_BOX_WORDS:
+                drop.update(members)
+    return drop
+
+
 def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
     """Indices of credit, rights, label and promotion lines, and of an agency signature near the end."""
     drop = {
@@ -257,6 +279,7 @@ def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
         if b.text.count(" ") < _DISCLOSURE_WORDS
         and (is_credit_line(b.text) or is_rights_line(b.text) or is_promo_line(b.text) or is_label_line(b.text))
     }
+    drop.update(_promo_paragraphs(blocks, drop))
     tail = range(max(1, len(blocks) - _SIGNATURE_TAIL), len(blocks))
     drop.update(i for i in tail if is_agency_line(blocks[i].text))
     drop.update(_end_matter(blocks))
