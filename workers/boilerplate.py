@@ -232,7 +232,10 @@ _END_MATTER = re.compile(
     r"|media (?:contact|contacts|enquiries|inquiries)"
     r"|medienkontakt|kontakt für (?:medien|journalisten)|contacto de prensa|contact presse|kontakt dla mediów"
     r"|about the author|über den autor|über die autorin|zum autor|zur autorin|sobre el autor|à propos de l'auteur"
-    r"|o autorze)\s*:?$",
+    r"|o autorze"
+    # The source a science news item retells: a citation, not the article.
+    r"|originalpublikation|originalveröffentlichung|original publication|originalarbeit|fachartikel"
+    r"|zusatzinformationen|weitere informationen|further information|more information)\s*:?$",
 )
 # A contact or author box is short; a long text after such a heading is more article.
 _END_MATTER_WORDS = 150
