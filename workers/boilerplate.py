@@ -215,6 +215,14 @@ def is_label_line(text: str) -> bool:
     return len(text.split()) <= 12 and bool(_LABEL.match(text.lower()))
 
 
+def is_bio_line(text: str) -> bool:
+    """A note on who wrote the piece: "Jane Doe is a freelance writer …", "Max Muster ist Redakteur …"."""
+    if len(text.split()) > _BIO_WORDS:
+        return False
+    found = _BIO.match(text)
+    return found is not None and bool(_BIO_ROLE.search(text[found.end() :].lower()))
+
+
 def is_agency_line(text: str) -> bool:
     """A news agency's or editors' signature: "aja/PAP", "(dpa/AFP)", "red/kna"."""
     return bool(_AGENCY.match(text.strip()))
@@ -222,6 +230,14 @@ def is_agency_line(text: str) -> bool:
 
 # A closing line that is all link and this short is a pointer to another page, not a sentence.
 _LINK_WORDS = 15
+# A full name (two to four capitalised words) and a verb of being, as author notes open.
+_BIO = re.compile(r"^[A-ZÀ-Þ][\w'’.-]+(?: [A-ZÀ-Þ][\w'’.-]+){1,3},? (?:is|was|ist|war|est|es|jest|è) ")
+_BIO_ROLE = re.compile(
+    r"\b(?:founder|co-founder|writer|author|journalist|editor|consultant|reporter|correspondent|freelance|blogger"
+    r"|photographer|columnist|gründer(?:in)?|autor(?:in)?|journalist(?:in)?|redakteur(?:in)?|fotograf(?:in)?"
+    r"|experte|expertin|periodista|escritor(?:a)?|journaliste|rédacteur|rédactrice|dziennikar\w*)"
+)
+_BIO_WORDS = 80
 # An agency signature closes the article; a source link or a date may still follow it.
 _SIGNATURE_TAIL = 3
 
@@ -267,9 +283,9 @@ def _promo_paragraphs(blocks: Sequence[Block], dropped: set[int]) -> set[int]:
             groups.setdefault(b.group, []).append(i)
     drop: set[int] = set()
     for members in groups.values():
-        if any(i in dropped for i in members) and not all(i in dropped for i in members):
-            if sum(len(blocks[i].text.split()) for i in members) <= _PROMO_BOX_WORDS:
-                drop.update(members)
+        called = any(i in dropped for i in members) and not all(i in dropped for i in members)
+        if called and sum(len(blocks[i].text.split()) for i in members) <= _PROMO_BOX_WORDS:
+            drop.update(members)
     return drop
 
 
@@ -286,6 +302,9 @@ def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
     tail = range(max(1, len(blocks) - _SIGNATURE_TAIL), len(blocks))
     drop.update(i for i in tail if is_agency_line(blocks[i].text))
     drop.update(_end_matter(blocks))
+    last = len(blocks) - 1
+    if last > 0 and is_bio_line(blocks[last].text):
+        drop.add(last)
     # Links closing the text ("Hier geht es zur neuen Vorstandsstruktur") lead elsewhere: the
     # article ended before them.
     end = len(blocks) - 1
