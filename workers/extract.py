@@ -1,13 +1,15 @@
 """The extract stage's pure core: raw page bytes and their URL in, an article record out.
 
 trafilatura finds the main text on a tree from which :mod:`workers.boilerplate` has taken named
-widgets (newsletter forms, share bars, author boxes, short captions); :mod:`workers.teasers` then
-removes teaser lists of other articles that trafilatura keeps, and :mod:`workers.boilerplate` the
-tell-tale lines (credits, rights notices, calls to subscribe, an agency signature).
-:mod:`workers.metadata` reads the fields trafilatura does not give in the shape the record needs
-(every author, canonical URL, language, a full publication timestamp) and
-:mod:`workers.extract_fields` the last modification, main image and tags.  The page is decoded and
-parsed once; metadata is read before the widgets go.
+widgets (newsletter forms, share bars, author boxes, related posts, short captions); it runs in its
+fast mode first and again in full only when that gives little text.  :mod:`workers.teasers` then
+removes teaser lists of other articles that trafilatura keeps, :mod:`workers.boilerplate` the
+tell-tale lines (credits, rights notices, calls to subscribe or donate, contact and author notes
+after the article, an agency signature), and :mod:`workers.lead` puts back the article's lead,
+which trafilatura drops.  :mod:`workers.metadata` reads the fields trafilatura does not give in
+the shape the record needs (every author, canonical URL, language, a full publication timestamp)
+and :mod:`workers.extract_fields` the last modification, main image and tags.  The page is decoded
+and parsed once; metadata is read before the widgets go.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from workers.urls import host_of, normalize_url, url_id
 __all__ = ["EXTRACTOR", "extract_article"]
 
 #: Bump when a change here can change the text of a record, so re-extracted pages can be told apart.
-_OUR_VERSION = "2"
+_OUR_VERSION = "3"
 
 #: Options handed to trafilatura; chosen by measurement with ``bench/quality.py``.
 _OPTIONS: dict[str, Any] = {
@@ -42,7 +44,13 @@ _OPTIONS: dict[str, Any] = {
 }
 
 #: Our filters around trafilatura, each measured with ``bench/quality.py`` (see the module doc).
-_FILTERS = {"widgets": True, "lines": True}
+#: The lead is found during the widget walk, so it needs ``widgets``.
+_FILTERS = {"widgets": True, "lines": True, "lead": True}
+
+# trafilatura's fast mode skips its comparison with readability and jusText, a third of its
+# time; the comparison changes the result mostly when the fast result is short, so only then is
+# the page extracted again in full.  About a hundred words; chosen with ``bench/quality.py``.
+_SHORT = 600
 
 EXTRACTOR: dict[str, Any] = {
     "name": "ingest-extract",
@@ -52,6 +60,7 @@ EXTRACTOR: dict[str, Any] = {
         "teaser_filter": True,
         **{f"{k}_filter": v for k, v in _FILTERS.items()},
         "extensive_date_search": EXTENSIVE_DATE_SEARCH,
+        "full_run_below_chars": _SHORT,
     },
 }
 
@@ -163,10 +172,6 @@ def _render(blocks: list[Block]) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-# trafilatura's fast mode skips its comparison with readability and jusText, a third of its
-# time; the comparison changes the result mostly when the fast result is short, so only then is
-# the page extracted again in full.  About a hundred words; chosen with ``bench/quality.py``.
-_SHORT = 600
 
 
 def _short(document: Any) -> bool:
@@ -199,7 +204,7 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     if _FILTERS["lines"]:
         drop = boilerplate_indices(blocks)
         blocks = [b for i, b in enumerate(blocks) if i not in drop]
-    return _with_lead(blocks, leads)
+    return _with_lead(blocks, leads) if _FILTERS["lead"] else blocks
 
 
 def _with_lead(blocks: list[Block], leads: list[_Element]) -> list[Block]:
