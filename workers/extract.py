@@ -26,6 +26,7 @@ from workers.boilerplate import boilerplate_indices, prune_widgets
 from workers.extract_fields import page_fields
 from workers.lead import find_lead
 from workers.metadata import EXTENSIVE_DATE_SEARCH, decode_html, page_metadata, parse_html
+from workers.scroll import cut_at_next_article, next_titles
 from workers.teasers import Block, drop_teasers
 from workers.urls import host_of, normalize_url, url_id
 
@@ -189,6 +190,7 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     """The article's blocks, without widgets, teaser lists and boilerplate lines; changes ``tree``."""
     # trafilatura copies the tree three times before it drops these; dropping them first is cheaper.
     etree.strip_elements(tree, *_INVISIBLE, with_tail=False)
+    titles = next_titles(tree)
     leads: list[_Element] = []
     if _FILTERS["widgets"]:
         prune_widgets(tree, leads)
@@ -200,7 +202,7 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
         return []
     if document is None or isinstance(document, dict):
         return []
-    blocks = drop_teasers(_blocks(document.body, _link_texts(tree)))
+    blocks = drop_teasers(cut_at_next_article(_blocks(document.body, _link_texts(tree)), titles))
     if _FILTERS["lines"]:
         drop = boilerplate_indices(blocks)
         blocks = [b for i, b in enumerate(blocks) if i not in drop]
