@@ -19,7 +19,9 @@ def _article(title: str, paragraphs: int) -> str:
 
 
 def _page(*articles: str) -> str:
-    return f"<html><head><title>News</title></head><body><main>{''.join(articles)}</main></body></html>"
+    # As such sites do it: each story in its own <article>, all of them inside the page's main one.
+    blocks = "".join(f"<div class='scrollblock'>{article}</div>" for article in articles)
+    return f"<html><head><title>News</title></head><body><article class='post'>{blocks}</article></body></html>"
 
 
 def test_next_titles_are_the_headings_of_the_following_articles() -> None:
