@@ -52,27 +52,34 @@ def is_lead_name(names: str) -> bool:
     return bool(words & _LEAD_WORDS) and not words & _NOT_LEAD_WORDS
 
 
+def _lead_text(elem: _Element, body_start: str) -> str:
+    """The text of ``elem`` when it can be a lead where it stands, else ""."""
+    if any(up.tag in _OUTSIDE for up in elem.iterancestors()):
+        return ""
+    text = " ".join(elem.text_content().split())
+    if not _MIN_WORDS <= len(text.split()) <= _MAX_WORDS or "©" in text:
+        return ""
+    if sum(len(a.text_content()) for a in elem.iter("a")) > _MAX_LINK_SHARE * len(text):
+        return ""
+    if body_start and not _FOLLOWED_BY(elem, start=body_start):
+        return ""
+    return text
+
+
 def find_lead(named: list[_Element], body_start: str) -> str | None:
     """The text of the lead among elements ``named`` like one, or None when none is clearly it.
 
     ``named`` are in document order (see :func:`workers.boilerplate.prune_widgets`);
     ``body_start`` is the beginning of the extracted text's first paragraph: a lead comes before it.
     """
-    classes = Counter(e.get("class") for e in named)
+    eligible = [(elem, text) for elem in named if (text := _lead_text(elem, body_start))]
+    # Teaser lists repeat their class, a lead is alone.
+    classes = Counter(elem.get("class") for elem, _ in eligible)
     found: _Element | None = None
     text = ""
-    for elem in named:
+    for elem, inner in eligible:
         if found is not None and found not in elem.iterancestors():
             break  # the first lead wins; a lead inside it (a wrapper's inner lead) is more precise
-        if classes[elem.get("class")] > 1 or any(up.tag in _OUTSIDE for up in elem.iterancestors()):
-            continue
-        inner = " ".join(elem.text_content().split())
-        if not _MIN_WORDS <= len(inner.split()) <= _MAX_WORDS or "©" in inner:
-            continue
-        links = sum(len(a.text_content()) for a in elem.iter("a"))
-        if links > _MAX_LINK_SHARE * len(inner):
-            continue
-        if body_start and not _FOLLOWED_BY(elem, start=body_start):
-            continue
-        found, text = elem, inner
+        if classes[elem.get("class")] == 1:
+            found, text = elem, inner
     return text or None
