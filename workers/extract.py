@@ -209,9 +209,13 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     return _with_lead(blocks, leads) if _FILTERS["lead"] else blocks
 
 
+# The first block this long is the article's first paragraph (shorter ones: captions, datelines).
+_PARAGRAPH_WORDS = 10
+
+
 def _with_lead(blocks: list[Block], leads: list[_Element]) -> list[Block]:
     """``blocks`` with the page's lead first (after a heading), when trafilatura left it out."""
-    first = next((b.text for b in blocks if b.tag != "head" and len(b.text) >= 30), "")
+    first = next((b.text for b in blocks if b.tag != "head" and b.text.count(" ") >= _PARAGRAPH_WORDS), "")
     lead = find_lead(leads, first[:30])
     if lead and not any(lead[:60] in b.text for b in blocks):
         at = 1 if blocks and blocks[0].tag == "head" else 0
