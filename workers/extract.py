@@ -191,6 +191,8 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     # trafilatura copies the tree three times before it drops these; dropping them first is cheaper.
     etree.strip_elements(tree, *_INVISIBLE, with_tail=False)
     titles = next_titles(tree)
+    # A caption the page repeats outside its <figure> (a hero image's description) is still one.
+    captions = {" ".join(caption.text_content().split()) for caption in tree.iter("figcaption")}
     leads: list[_Element] = []
     if _FILTERS["widgets"]:
         prune_widgets(tree, leads)
@@ -205,10 +207,17 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     blocks = drop_teasers(cut_at_next_article(_blocks(document.body, _link_texts(tree)), titles))
     if _FILTERS["lines"]:
         drop = boilerplate_indices(blocks)
-        blocks = [b for i, b in enumerate(blocks) if i not in drop]
+        blocks = [b for i, b in enumerate(blocks) if i not in drop and not _is_caption(b.text, captions)]
     return _with_lead(blocks, leads) if _FILTERS["lead"] else blocks
 
 
+def _is_caption(text: str, captions: set[str]) -> bool:
+    """Whether ``text`` is one of the page's picture captions, perhaps without its credit."""
+    return len(text) >= _CAPTION_CHARS and any(caption.startswith(text) for caption in captions)
+
+
+# Shorter lines ("Foto", a name) start captions by chance.
+_CAPTION_CHARS = 20
 # The first block this long is the article's first paragraph (shorter ones: captions, datelines).
 _PARAGRAPH_WORDS = 10
 
