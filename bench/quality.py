@@ -1,6 +1,6 @@
 """Extraction quality and speed on the trafilatura-eval corpus: our extractor next to trafilatura.
 
-    python bench/quality.py [--limit N] [--verbose]
+    python bench/quality.py [--limit N] [--rounds N] [--verbose]
 
 Scoring follows the corpus README: whitespace runs collapse to one space in the text and in every
 snippet, a snippet counts when it is a substring; ``with`` snippets found are true positives,
