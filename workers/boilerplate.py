@@ -158,9 +158,12 @@ _PROMO = re.compile(
     r"|not logged in|nicht eingeloggt|nicht angemeldet|must be logged in|log in to|logged in to"
     r")\b",
 )
-# Appeals for money: a plea for support and the means of giving in one line ("Wesprzyj nas darowizną").
+# Appeals for money: a plea to support "us" or "our" work and the means of giving, in one line
+# ("Wesprzyj nas darowizną"); a sentence about somebody's contribution or support is not one.
 _APPEAL = re.compile(
-    r"\b(?:support|unterstütz|wesprzyj|wspieraj|wspomóż|apoy|soutenez|sosten|sostien|help)"
+    r"\b(?:support us|support our|help us|unterstütze uns|unterstützt uns|unterstützen sie uns|unterstütze unser"
+    r"|unterstützt unser|unterstützen sie unser|wesprzyj nas|wspieraj nas|wspomóż nas|apóyanos|apoya nuestro"
+    r"|soutenez-nous|soutenez notre|sostienici|sostieni il nostro)\b"
 )
 _GIFT = re.compile(r"\b(?:donat|spende|spenden|darowizn|donaci|don |donazion|contribution|beitrag)")
 # Affiliate and advertising disclosures: a few sentences of legal wording, longer than a call to act.

@@ -8,10 +8,11 @@ is preferred over the page's other objects (organisation logos, breadcrumbs).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -82,11 +83,18 @@ def _meta(tree: _Element) -> Iterator[tuple[str, str]]:
             yield "datemodified", elem.get("datetime", "").strip()
 
 
+_DATE_CHARS = len("2024-03-06")
+
+
 def _iso(value: Any) -> str | None:
     """An ISO 8601 date or date-time, or None when ``value`` is not one."""
     if not isinstance(value, str) or len(value.strip()) < 10:
         return None
     text = value.strip()
+    if len(text) == _DATE_CHARS:
+        # A bare date stays a date: Python reads it as midnight, which the page never said.
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(text).isoformat()
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
