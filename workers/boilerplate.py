@@ -248,13 +248,16 @@ _SIGNATURE_TAIL = 3
 # Headings of what follows a press release or an article: who to call, who wrote it.
 _END_MATTER = re.compile(
     r"^(?:press(?:e)?[- ]?(?:kontakt|contact|contacts|ansprechpartner(?:in)?)"
-    r"|media (?:contact|contacts|enquiries|inquiries)"
-    r"|medienkontakt|kontakt für (?:medien|journalisten)|contacto de prensa|contact presse|kontakt dla mediów"
-    r"|about the author|über den autor|über die autorin|zum autor|zur autorin|sobre el autor|à propos de l'auteur"
-    r"|o autorze"
+    r"|media (?:contact|contacts|enquiries|inquiries)|medienkontakt|kontakt für (?:medien|journalisten)"
+    r"|contacto de prensa|contacto para prensa|contact presse|contacts presse|kontakt dla mediów"
+    r"|contatti stampa|ufficio stampa|contacto para imprensa|assessoria de imprensa|perscontact"
+    r"|about the author|über den autor|über die autorin|zum autor|zur autorin|sobre el autor|sobre la autora"
+    r"|à propos de l'auteur|o autorze|sull'autore|sobre o autor|over de auteur"
     # The source a science news item retells: a citation, not the article.
     r"|originalpublikation|originalveröffentlichung|original publication|originalarbeit|fachartikel"
-    r"|zusatzinformationen|weitere informationen|further information|more information)\s*:?$",
+    r"|publicación original|publication originale|pubblicazione originale|oryginalna publikacja"
+    r"|zusatzinformationen|weitere informationen|further information|more information|más información"
+    r"|plus d'informations|maggiori informazioni|mais informações|meer informatie|więcej informacji)\s*:?$",
 )
 # A contact or author box is short; a long text after such a heading is more article.
 _END_MATTER_WORDS = 150
