@@ -7,7 +7,7 @@ import pytest
 from workers.boilerplate import boilerplate_indices, prune_widgets, widget_kind
 from workers.extract import extract_article
 from workers.extract_fields import page_fields
-from workers.lead import is_lead_name
+from workers.lead import find_lead, is_lead_name
 from workers.metadata import decode_html, page_metadata, parse_html
 from workers.teasers import Block
 
@@ -109,6 +109,15 @@ def test_a_lead_named_element_after_the_body_is_not_a_lead() -> None:
     text = _text(_news_page(after=f'<div class="teaser-text">{promo}</div>'))
     assert text.startswith(TITLE) and BODY[-1] in text
     assert promo[:40] not in text
+
+
+def test_without_a_first_paragraph_there_is_no_lead() -> None:
+    # trafilatura found no article (a gallery, an index): nothing for a lead to stand before.
+    tree = parse_html(f'<html><body><main><div class="teaser-text">{LEAD}</div><p>{BODY[0]}</p></main></body></html>')
+    assert tree is not None
+    named = [e for e in tree.iter("div") if is_lead_name(e.get("class") or "")]
+    assert find_lead(named, BODY[0][:30]) == LEAD
+    assert find_lead(named, "") is None
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def _lead_text(elem: _Element, body_start: str) -> str:
         return ""
     if sum(len(a.text_content()) for a in elem.iter("a")) > _MAX_LINK_SHARE * len(text):
         return ""
-    if body_start and not _FOLLOWED_BY(elem, start=body_start):
+    if not body_start or not _FOLLOWED_BY(elem, start=body_start):
         return ""
     return text
 
@@ -71,6 +71,7 @@ def find_lead(named: list[_Element], body_start: str) -> str | None:
 
     ``named`` are in document order (see :func:`workers.boilerplate.prune_widgets`);
     ``body_start`` is the beginning of the extracted text's first paragraph: a lead comes before it.
+    Without a body there is no lead: a page trafilatura found no article on gets none from here.
     """
     eligible = [(elem, text) for elem in named if (text := _lead_text(elem, body_start))]
     # Teaser lists repeat their class, a lead is alone.
