@@ -401,3 +401,14 @@ def test_updated_from_microdata(head: str, stamp: str, updated: str) -> None:
     assert tree is not None
     # A bare date stays a date: no midnight the page never stated.
     assert page_fields(tree, URL)["updated"] == updated
+
+
+def test_a_social_profile_url_is_not_a_site_name() -> None:
+    page = (
+        '<html><head><meta property="og:site_name" content="https://www.facebook.com/examplenews">'
+        "<title>Ferries to the islands</title></head>"
+        f"<body><article><h1>Ferries</h1><p>{BODY[0]}</p></article></body></html>"
+    )
+    tree = parse_html(page)
+    assert tree is not None
+    assert page_metadata(tree, "https://www.examplenews.org/local/ferries.html")["sitename"] == "examplenews.org"

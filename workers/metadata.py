@@ -277,7 +277,8 @@ def _trafilatura_fields(tree: _Element, url: str) -> dict[str, Any]:
     # finds the annotated date less often (0.78 vs 0.82).
     page_url = doc.url or extract_url(tree, url)
     date = find_date(tree, **{**set_date_params(extensive=EXTENSIVE_DATE_SEARCH), "url": page_url})
-    sitename = doc.sitename or extract_sitename(tree)
+    # Some pages name a social media profile as the site ("https://www.facebook.com/…"): not a name.
+    sitename = _not_url(doc.sitename) or _not_url(extract_sitename(tree))
     if sitename:
         sitename = sitename.lstrip("@")
         if sitename and "." not in sitename and not sitename[0].isupper():
@@ -291,6 +292,11 @@ def _trafilatura_fields(tree: _Element, url: str) -> dict[str, Any]:
         "sitename": _tidy(sitename),
         "description": _tidy(doc.description),
     }
+
+
+def _not_url(value: str | None) -> str | None:
+    """``value`` unless it is or holds a URL."""
+    return None if not value or "://" in value else value
 
 
 def _tidy(value: str | None) -> str | None:
