@@ -412,3 +412,25 @@ def test_a_social_profile_url_is_not_a_site_name() -> None:
     tree = parse_html(page)
     assert tree is not None
     assert page_metadata(tree, "https://www.examplenews.org/local/ferries.html")["sitename"] == "examplenews.org"
+
+
+@pytest.mark.parametrize(
+    ("byline", "authors"),
+    [
+        ("Artikel von Jane Doe", ["Jane Doe"]),
+        ("Par Attac France", ["Attac France"]),
+        ("Interview: Julia Lauter", ["Julia Lauter"]),
+        ("Name", []),
+        ("Art Edwards says", []),
+        ("Eine realistische Interpretation des neuen Keynes-Hicks-Multiplikators heute", []),
+        ("Jane Doe; Byron Smith", ["Jane Doe", "Byron Smith"]),
+    ],
+)
+def test_authors_lose_byline_labels_and_non_names(byline: str, authors: list[str]) -> None:
+    page = (
+        f'<html><head><meta name="author" content="{byline}"><title>Ferries to the islands</title></head>'
+        f"<body><article><h1>Ferries</h1><p>{BODY[0]}</p></article></body></html>"
+    )
+    tree = parse_html(page)
+    assert tree is not None
+    assert page_metadata(tree, URL)["authors"] == authors

@@ -246,15 +246,43 @@ def _title(title: str | None, sitename: str | None, host: str) -> str | None:
     return title
 
 
+# Labels that open a byline, in the languages of the pages we see most.
+_AUTHOR_LABEL = re.compile(
+    r"^(?:(?:artikel|beitrag|text|ein beitrag|posted|written|geschrieben|veröffentlicht) (?:by|von)|by|von|par|por"
+    r"|di|door|przez|autor|autorin|author|text|texto|interview|posted by|责任编辑|编辑)(?:\s*[:：]\s*|\s+)",
+    re.IGNORECASE,
+)
+# What comment forms, date lines and share bars leave where a name should be.
+_NOT_NAMES = frozenset(
+    {"name", "posted", "follow", "datum", "date", "no author", "admin", "administrator", "wordpressadmin"}
+    | {"author", "autor", "share", "comments", "kommentare"}
+)
+# A name has a few words; more is a sentence or a headline caught by the byline search.
+_NAME_WORDS = 5
+
+
 def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def _authors(joined: str | None) -> list[str]:
+def _authors(joined: str | None, title: str | None = None) -> list[str]:
+    """The names in trafilatura's ``;``-joined author string, without bylines' labels and non-names.
+
+    Bylines carry labels ("Artikel von …", "Par …", "Interview …"), comment forms leave "Name" or
+    "Posted", and a byline search can land on a comment ("Jane says") or on the headline.
+    """
     names: list[str] = []
     for name in (joined or "").split(";"):
-        name = " ".join(name.split())
-        if name and name not in names:
+        name = _AUTHOR_LABEL.sub("", " ".join(name.split())).strip()
+        if (
+            not name
+            or name.lower() in _NOT_NAMES
+            or name.lower().endswith(" says")
+            or len(name.split()) > _NAME_WORDS
+            or (title and name.lower() == title.lower())
+        ):
+            continue
+        if name not in names:
             names.append(name)
     return names
 
@@ -315,7 +343,7 @@ def page_metadata(tree: _Element, url: str) -> dict[str, Any]:
         found = {}
     return {
         "title": _title(_nonempty(found.get("title")), _nonempty(found.get("sitename")), urlsplit(url).netloc),
-        "authors": _authors(found.get("author")),
+        "authors": _authors(found.get("author"), found.get("title")),
         "published": _published(tree, _nonempty(found.get("date"))),
         "language": _language(tree),
         "sitename": _nonempty(found.get("sitename")),
