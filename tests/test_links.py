@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.site import build_site, corpus_articles, corpus_dir, section_page_path
+from workers.discovery import Found, admissible
 from workers.links import ARTICLE, LISTING, Link, classify_url, discover_links
 from workers.urls import InvalidURL, host_of, normalize_url
 
@@ -216,6 +217,18 @@ def test_other_hosts_are_dropped_and_allowed_hosts_are_kept() -> None:
     ]
 
 
+def test_a_wildcard_host_admits_the_domain_and_its_subdomains_only() -> None:
+    body = """<a href="https://sport.example.com/2025/01/02/a-long-story-title">s</a>
+    <a href="https://example.com/world/2025/01/02/another-long-story">d</a>
+    <a href="https://example.com.evil.org/world/2025/01/02/a-long-story-title">e</a>
+    <a href="https://notexample.com/world/2025/01/02/a-long-story-title">n</a>"""
+    found = links(body, hosts=frozenset({"*.example.com"}))
+    assert [link.url for link in found] == [
+        "https://sport.example.com/2025/01/02/a-long-story-title",
+        "https://example.com/world/2025/01/02/another-long-story",
+    ]
+
+
 def test_junk_links_are_dropped() -> None:
     body = """<a href="mailto:desk@news.example.com">m</a> <a href="javascript:void(0)">j</a>
     <a href="tel:+44123">t</a> <a href="#top">top</a> <a href="">empty</a> <a>no href</a>
@@ -336,3 +349,12 @@ def test_real_pages_at_their_original_urls() -> None:
         assert all(host_of(link.url) == host for link in found)
         seen_kinds.update(link.kind for link in found)
     assert seen_kinds == {ARTICLE, LISTING}
+
+
+def test_admissible_follows_a_wildcard_source_onto_subdomains() -> None:
+    found = [
+        Found("https://sport.example.com/2025/01/02/a-long-story-title", "article", "listing"),
+        Found("https://other.org/2025/01/02/a-long-story-title", "article", "listing"),
+    ]
+    kept = admissible(found, allowed_hosts=frozenset({"*.example.com"}), source=None)
+    assert [item.url for item in kept] == ["https://sport.example.com/2025/01/02/a-long-story-title"]

@@ -18,7 +18,7 @@ from .links import discover_links
 from .sitemaps import looks_like_sitemap, newest_first, parse_sitemap, sitemaps_from_robots
 from .sources import Source, classify_with
 from .traps import strip_session_params, trap_reason
-from .urls import InvalidURL, host_of, normalize_url
+from .urls import InvalidURL, host_allowed, host_of, normalize_url
 
 __all__ = ["DISCOVERY_KINDS", "Found", "admissible", "found_on_page", "sniff_kind"]
 
@@ -99,7 +99,7 @@ def admissible(found: Iterable[Found], *, allowed_hosts: frozenset[str], source:
             url = normalize_url(strip_session_params(item.url))
         except InvalidURL:
             continue
-        if url in out or host_of(url) not in allowed_hosts or trap_reason(url) is not None:
+        if url in out or not host_allowed(host_of(url), allowed_hosts) or trap_reason(url) is not None:
             continue
         kind: str | None = item.kind
         if source is not None and item.kind in {"article", "listing"}:

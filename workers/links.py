@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 from lxml import etree
 
 from workers.htmlparse import parse_html
-from workers.urls import InvalidURL, host_of, normalize_url
+from workers.urls import InvalidURL, host_allowed, host_of, normalize_url
 
 __all__ = ["ARTICLE", "LISTING", "Link", "classify_url", "discover_links"]
 
@@ -265,12 +265,12 @@ def _resolve(href: str, base: str, hosts: frozenset[str]) -> str | None:
     try:
         absolute = urljoin(base, href)
         # Refuse other hosts before the costlier normalisation.
-        if (urlsplit(absolute).hostname or "") not in hosts:
+        if not host_allowed((urlsplit(absolute).hostname or "").lower(), hosts):
             return None
         url = normalize_url(absolute)
     except (InvalidURL, ValueError):
         return None
-    return url if host_of(url) in hosts else None
+    return url if host_allowed(host_of(url), hosts) else None
 
 
 def _effective_base(root: etree._Element, base_url: str) -> str:

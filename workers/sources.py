@@ -20,7 +20,7 @@ from typing import Any, Final
 from workers.source_checks import CONVERTERS, KINDS, Invalid, compile_pattern, guess_kind, is_ip, suggest, unknown
 from workers.source_checks import MIN_INTERVAL_S as MIN_INTERVAL_S  # still importable from here
 from workers.tomlspans import Block, TOMLSyntaxError, loads, parse_block, split_blocks
-from workers.urls import host_of, normalize_url
+from workers.urls import host_allowed, host_of, normalize_url
 
 __all__ = [
     "KINDS",
@@ -172,7 +172,7 @@ def classify_with(source: Source, url: str, default: str | None) -> str | None:
     None when the host is not allowed or an exclude pattern matches; then the source's article and
     listing patterns decide; else ``default`` (what the URL's shape or the link's context said).
     """
-    if not _host_allowed(source.allowed_hosts, host_of(url)):
+    if not host_allowed(host_of(url), source.allowed_hosts):
         return None
     if _matches(source.exclude_patterns, url):
         return None
@@ -278,13 +278,6 @@ def _twins(host: str) -> tuple[str, ...]:
     if is_ip(host) or "." not in host:
         return (host,)
     return (host, host.removeprefix("www.")) if host.startswith("www.") else (host, "www." + host)
-
-
-def _host_allowed(allowed: tuple[str, ...], host: str) -> bool:
-    for entry in allowed:
-        if entry == host or (entry.startswith("*.") and (host == entry[2:] or host.endswith(entry[1:]))):
-            return True
-    return False
 
 
 @lru_cache(maxsize=1024)

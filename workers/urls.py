@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from courlan import normalize_url as _courlan_normalize
 
-__all__ = ["InvalidURL", "host_of", "normalize_url", "url_id", "validate_url"]
+__all__ = ["InvalidURL", "host_allowed", "host_of", "normalize_url", "url_id", "validate_url"]
 
 #: URLs longer than this are refused: real article URLs are far shorter, traps are not.
 MAX_URL_LENGTH = 2048
@@ -74,3 +75,11 @@ def url_id(normalized_url: str) -> str:
 def host_of(url: str) -> str:
     """The lower-case host name of ``url`` (no port), used for politeness and key layout."""
     return (urlsplit(url).hostname or "").lower()
+
+
+def host_allowed(host: str, allowed: Iterable[str]) -> bool:
+    """Whether ``host`` is one of ``allowed``, where ``*.example.org`` stands for example.org and its subdomains."""
+    for entry in allowed:
+        if entry == host or (entry.startswith("*.") and (host == entry[2:] or host.endswith(entry[1:]))):
+            return True
+    return False
