@@ -120,3 +120,17 @@ def test_robots_txt_disallows_are_recorded_and_its_crawl_delay_spaces_requests()
     assert min(gaps) >= 0.5 - 0.03, "Crawl-delay: 0.5 holds between every two requests"
     allowed_articles = [a for a in site.articles if not a.path.startswith("/culture/")]
     assert summary.stored == len(allowed_articles)
+
+
+def test_a_crawl_delay_of_a_day_is_capped_and_the_site_is_still_crawled() -> None:
+    from tests.pipeline_support import mixed_site
+
+    site = mixed_site(corpus=2, seed_per_style=0)
+    site.pages["/robots.txt"] = (b"User-agent: *\nCrawl-delay: 86400\n", "text/plain")
+    settings = _settings(host_rate=0.0, max_crawl_delay=0.3)
+    with serve_site(site) as server:
+        summary = run_embedded([server.base_url + "/"], settings, processes=1, threads=4)
+        times = sorted(t for _, t in server.requests)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert summary.stored == len(site.articles), "every article stored, not held for a day each"
+    assert min(gaps) >= 0.3 - 0.03, "the capped delay still spaces the requests"

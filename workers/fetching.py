@@ -60,7 +60,9 @@ def fetch(rt: Runtime, task: dict[str, Any], source: Source | None, trace: dict[
         rt.outcome("fetch.disallowed", reason=robots.reason, **trace)
         return
     rate = source.host_rate if source is not None and source.host_rate is not None else settings.host_rate
-    crawl_delay = robots.crawl_delay if robots is not None else None
+    # A Crawl-delay of a day would hold every URL of the host for a day each: capped, the host is
+    # still crawled, slowly.
+    crawl_delay = min(robots.crawl_delay, settings.max_crawl_delay) if robots and robots.crawl_delay else None
     # Build the HTTP client (once per process) before taking a permit: its start-up (TLS context)
     # must not sit between the permit and the request, or sends drift closer than the interval.
     _ = rt.client

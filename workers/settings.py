@@ -62,6 +62,9 @@ class Settings:
     host_rate: float = field(default=1.0, metadata={"doc": "requests per second per host; 0 = no limit"})
     host_concurrency: int = field(default=4, metadata={"doc": "requests in flight per host, across all workers"})
     respect_robots: bool = field(default=True, metadata={"doc": "obey robots.txt (Disallow, Crawl-delay)"})
+    max_crawl_delay: float = field(
+        default=60.0, metadata={"doc": "longest robots.txt Crawl-delay honoured, in seconds; longer ones are capped"}
+    )
     user_agent: str = field(
         default="ingest/0.1 (+https://github.com/ingest-news/ingest)",
         metadata={"doc": "User-Agent header, with a contact URL"},
@@ -117,7 +120,7 @@ class Settings:
             raise SettingsError(f"INGEST_LOG_FORMAT={self.log_format!r}: expected auto, json or console")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError(f"INGEST_LOG_LEVEL={self.log_level!r}: expected debug, info, warning or error")
-        for name in ("host_rate", "connect_timeout", "read_timeout", "request_timeout"):
+        for name in ("host_rate", "connect_timeout", "read_timeout", "request_timeout", "max_crawl_delay"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"INGEST_{name.upper()} must not be negative")
         if self.seen_backend not in {"exact", "bloom"}:
