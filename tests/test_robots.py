@@ -549,6 +549,42 @@ def test_check_caches_a_server_error_briefly(
     assert 599_000 < client.pttl(f"ingest:robots:{origin_of(robots_server.url('/'))}") <= 600_000
 
 
+def test_the_last_good_robots_txt_stands_in_while_the_server_fails(
+    redis_server: RedisServer, robots_server: _RobotsServer, fetch: Any
+) -> None:
+    client = redis_server.client()
+    cache = RedisRobotsCache(client)
+    origin = origin_of(robots_server.url("/"))
+    assert check(cache, robots_server.url("/private/1"), UA, fetch) == RobotsVerdict(
+        False, 2.0, "disallowed by robots.txt (Disallow: /private)"
+    )
+    assert 30 * 86_400 - 5 < client.ttl(f"ingest:robots-good:{origin}") <= 30 * 86_400
+    # A day later the cached answer has expired and the server answers 503: the last good copy
+    # decides (a public page is allowed, not refused), for ten minutes, then the file is asked again.
+    client.delete(f"ingest:robots:{origin}")
+    robots_server.status = 503
+    assert check(cache, robots_server.url("/news"), UA, fetch) == RobotsVerdict(True, 2.0, "allowed")
+    assert robots_server.hits == 2
+    assert 599_000 < client.pttl(f"ingest:robots:{origin}") <= 600_000
+
+
+def test_a_failure_never_becomes_the_last_good_copy(robots_server: _RobotsServer, fetch: Any) -> None:
+    clock = [0.0]
+    cache = MemoryRobotsCache(clock=lambda: clock[0])
+    origin = origin_of(robots_server.url("/"))
+    robots_server.status = 503
+    v = check(cache, robots_server.url("/news"), UA, fetch)
+    assert v is not None and not v.allowed and v.transient
+    assert cache.last_good(origin) is None
+    robots_server.status = 200
+    clock[0] += 601  # the failure expired
+    assert check(cache, robots_server.url("/news"), UA, fetch) == RobotsVerdict(True, 2.0, "allowed")
+    assert cache.last_good(origin) == (200, robots_server.body)
+    # Kept for 30 days, then gone: a server down for a month is no longer trusted on an old copy.
+    clock[0] += 30 * 86_400
+    assert cache.last_good(origin) is None
+
+
 def test_check_with_nobody_listening_disallows_for_now(fetch: Any) -> None:
     cache = MemoryRobotsCache()
     url = f"http://127.0.0.1:{free_port()}/news"

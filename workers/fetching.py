@@ -22,7 +22,7 @@ from .fetcher import HTML_TYPES, FetchResult, fetch_page
 from .messages import page_task
 from .middleware import PoisonMessage
 from .politeness import Permit
-from .robots import RobotsVerdict, check, origin_of, ttl_for, verdict
+from .robots import RobotsVerdict, check, origin_of, store, verdict
 from .runtime import Runtime
 from .sources import Source
 from .storage import raw_key
@@ -201,7 +201,7 @@ def _robots_page(rt: Runtime, task: dict[str, Any]) -> FetchResult:
     if cached is None:
         status, body = _fetch_robots(rt, task["url"])
         if rt.settings.respect_robots:
-            rt.robots.put(origin, status, body, ttl_for(status))
+            status, body = store(rt.robots, origin, status, body)
     else:
         status, body = cached
     if status is not None and 200 <= status < 300:

@@ -5,7 +5,9 @@ RFC 9309 semantics on top of protego (the parser Scrapy uses): a 2xx robots.txt 
 "assume complete disallow" until it can be fetched again.  :func:`verdict` is a pure function of
 what the fetch of ``/robots.txt`` returned; a :class:`RobotsCache` keeps that answer per origin
 (24 hours, 10 minutes for failures) so a host's robots.txt is fetched once, by one worker, not
-once per URL; :func:`check` ties the two together for a fetch stage.
+once per URL; :func:`check` ties the two together for a fetch stage.  The cache also keeps the last
+good answer of each origin for 30 days: when the server fails, :func:`store` lets that copy stand
+in (RFC 9309 2.4 allows a cached copy), so a server's bad ten minutes do not stop its crawl.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from protego import Protego
 from workers.urls import validate_url
 
 __all__ = [
+    "LAST_GOOD_TTL_S",
     "ROBOTS_MAX_BYTES",
     "ROBOTS_TTL_S",
     "UNREACHABLE_TTL_S",
@@ -37,6 +40,7 @@ __all__ = [
     "origin_of",
     "product_token",
     "robots_url",
+    "store",
     "ttl_for",
     "verdict",
 ]
@@ -45,6 +49,8 @@ __all__ = [
 ROBOTS_TTL_S = 86_400
 #: Cache lifetime of a failure (5xx, 429, no answer): short, because it blocks the whole host.
 UNREACHABLE_TTL_S = 600
+#: How long the last good robots.txt of an origin may stand in while its server fails.
+LAST_GOOD_TTL_S = 30 * 86_400
 #: Bytes of a robots.txt that are parsed (RFC 9309 asks parsers to read at least 500 KiB).
 ROBOTS_MAX_BYTES = 500 * 1024
 #: Parsed robots.txt kept per process: a hot host is parsed once, not once per URL.
@@ -258,7 +264,14 @@ class RobotsCache(Protocol):
         ...
 
     def put(self, origin: str, status: int | None, body: bytes, ttl_s: float) -> None:
-        """Store the answer for ``ttl_s`` seconds (see :func:`ttl_for`) and release the origin's lock."""
+        """Store the answer for ``ttl_s`` seconds (see :func:`ttl_for`) and release the origin's lock.
+
+        An answer that is not a failure is also kept as the origin's last good one (30 days).
+        """
+        ...
+
+    def last_good(self, origin: str) -> tuple[int | None, bytes] | None:
+        """The origin's last answer that was not a failure, while it is kept."""
         ...
 
     def lock(self, origin: str, ttl_s: float = 30.0) -> bool:
@@ -272,6 +285,7 @@ class MemoryRobotsCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._entries: dict[str, tuple[float, int | None, bytes]] = {}
+        self._good: dict[str, tuple[float, int | None, bytes]] = {}
         self._locks: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -294,7 +308,19 @@ class MemoryRobotsCache:
                 # A long embedded crawl meets many hosts; drop the expired before growing.
                 self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
             self._entries[origin] = (now + ttl_s, status, bytes(body))
+            if not _unreachable(status):
+                if len(self._good) >= 1024 and origin not in self._good:
+                    self._good = {k: e for k, e in self._good.items() if e[0] > now}
+                self._good[origin] = (now + LAST_GOOD_TTL_S, status, bytes(body))
             self._locks.pop(origin, None)
+
+    def last_good(self, origin: str) -> tuple[int | None, bytes] | None:
+        """See :meth:`RobotsCache.last_good`."""
+        with self._lock:
+            entry = self._good.get(origin)
+            if entry is None or entry[0] <= self._clock():
+                return None
+            return entry[1], entry[2]
 
     def lock(self, origin: str, ttl_s: float = 30.0) -> bool:
         """See :meth:`RobotsCache.lock`."""
@@ -307,7 +333,8 @@ class MemoryRobotsCache:
 
 
 class RedisRobotsCache:
-    """The cache in Redis: ``{ns}:robots:{origin}`` hashes (status, body) expiring on their own, and
+    """The cache in Redis: ``{ns}:robots:{origin}`` hashes (status, body) expiring on their own, the
+    last good answers in ``{ns}:robots-good:{origin}`` (30 days), and
     ``{ns}:robots-lock:{origin}`` keys (SET NX PX).  Needs a client without ``decode_responses``:
     a body is bytes, not necessarily UTF-8."""
 
@@ -321,9 +348,19 @@ class RedisRobotsCache:
     def _lock_key(self, origin: str) -> str:
         return f"{self._namespace}:robots-lock:{origin}"
 
+    def _good_key(self, origin: str) -> str:
+        return f"{self._namespace}:robots-good:{origin}"
+
     def get(self, origin: str) -> tuple[int | None, bytes] | None:
         """See :meth:`RobotsCache.get`."""
-        status, body = self._client.hmget(self._key(origin), ["status", "body"])
+        return self._read(self._key(origin))
+
+    def last_good(self, origin: str) -> tuple[int | None, bytes] | None:
+        """See :meth:`RobotsCache.last_good`."""
+        return self._read(self._good_key(origin))
+
+    def _read(self, key: str) -> tuple[int | None, bytes] | None:
+        status, body = self._client.hmget(key, ["status", "body"])
         if status is None or body is None:
             return None
         # "" stands for "no HTTP answer" (status None).
@@ -334,8 +371,12 @@ class RedisRobotsCache:
         key = self._key(origin)
         # One MULTI: a reader never sees the hash without its expiry, nor the lock outliving the answer.
         pipe = self._client.pipeline(transaction=True)
-        pipe.hset(key, mapping={"status": "" if status is None else str(status), "body": body})
+        fields = {"status": "" if status is None else str(status), "body": body}
+        pipe.hset(key, mapping=fields)
         pipe.pexpire(key, max(1, round(ttl_s * 1000)))
+        if not _unreachable(status):
+            pipe.hset(self._good_key(origin), mapping=fields)
+            pipe.expire(self._good_key(origin), LAST_GOOD_TTL_S)
         pipe.delete(self._lock_key(origin))
         pipe.execute()
 
@@ -362,7 +403,20 @@ def check(
             return None
         # If fetch raises, the lock simply expires and another worker tries.
         status, body = fetch(origin + "/robots.txt")
-        body = _truncate(body)
-        cache.put(origin, status, body, ttl_for(status))
-        stored = status, body
+        stored = store(cache, origin, status, body)
     return verdict(stored[1], stored[0], url, user_agent)
+
+
+def store(cache: RobotsCache, origin: str, status: int | None, body: bytes) -> tuple[int | None, bytes]:
+    """Cache the answer for ``origin`` and return what now stands for its robots.txt.
+
+    When the server failed (5xx, 429, no answer) and the origin's last good answer is still kept,
+    that copy stands in, for the short time of a failure, after which the file is asked for again.
+    """
+    body = _truncate(body)
+    if _unreachable(status) and (good := cache.last_good(origin)) is not None:
+        status, body = good
+        cache.put(origin, status, body, UNREACHABLE_TTL_S)
+        return good
+    cache.put(origin, status, body, ttl_for(status))
+    return status, body
