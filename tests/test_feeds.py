@@ -399,6 +399,18 @@ def test_find_feeds_in_document_order_absolute_and_unique() -> None:
     ]
 
 
+def test_find_feeds_skips_comment_feeds() -> None:
+    page = """<html><head>
+    <link rel="alternate" type="application/rss+xml" title="Example News &raquo; Feed" href="/feed/">
+    <link rel="alternate" type="application/rss+xml" title="Example News &raquo; Comments Feed" href="/comments/feed/">
+    <link rel="alternate" type="application/rss+xml" title="Ferries &raquo; Kommentar-Feed" href="/ferries/feed/">
+    <link rel="alternate" type="application/rss+xml" title="Kommentare zu Ferries" href="/ferries/?feed=rss2">
+    <link rel="alternate" type="application/rss+xml" href="/?feed=comments-rss2">
+    <link rel="alternate" type="application/rss+xml" title="Comment is free" href="/commentisfree/rss">
+    </head><body></body></html>"""
+    assert find_feeds(page, BASE + "/ferries/") == [BASE + "/feed/", BASE + "/commentisfree/rss"]
+
+
 def test_find_feeds_honours_base_href_and_bytes_in_their_own_charset() -> None:
     page = (
         '<html><head><meta charset="windows-1252"><title>Caf\xe9</title><base href="https://cdn.example.net/x/">'

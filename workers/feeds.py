@@ -253,11 +253,28 @@ def find_feeds(html: str | bytes | etree._Element, base_url: str) -> list[str]:
         href = (el.get("href") or "").strip()
         if "alternate" not in rel or not href or _media_type(el.get("type")) not in FEED_TYPES:
             continue
+        if _is_comment_feed(href, el.get("title") or ""):
+            continue
         try:
             found.setdefault(normalize_url(urljoin(base, href)), None)
         except (InvalidURL, ValueError):
             continue
     return list(found)
+
+
+# Blogs announce a feed of their readers' comments beside the feed of their posts ("… » Comments
+# Feed", ``/comments/feed/``): it lists no articles, only costs fetches.
+_COMMENT_FEED_PATH = re.compile(r"/comments?/(?:feed|rss|atom)\b|[?&]feed=comments", re.IGNORECASE)
+_COMMENT_FEED_TITLE = re.compile(
+    # Plural (WordPress says "Comments Feed", "Kommentar-Feed"): "Comment is free" is a section of articles.
+    r"\b(?:comments|kommentare|kommentar-feed|commentaires|comentarios|commenti|komentarze|komentarzy)\b",
+    re.IGNORECASE,
+)
+
+
+def _is_comment_feed(href: str, title: str) -> bool:
+    """Whether a feed link announces the comments of a site or of one post."""
+    return bool(_COMMENT_FEED_PATH.search(href) or _COMMENT_FEED_TITLE.search(title))
 
 
 def _media_type(content_type: str | None) -> str:
