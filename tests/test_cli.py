@@ -96,3 +96,43 @@ def test_crawl_on_a_terminal_shows_a_live_progress_line_and_a_summary(tmp_path: 
     assert "\r" in text and "pages/s" in text and "stored" in text, "a live progress line"
     assert f"articles stored: {len(site.articles)}" in text
     assert '"event"' not in text, "no JSON log lines on a terminal"
+
+
+def _sources(*args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workers.cli", "sources", *args],
+                          env=_env(INGEST_BROKER_URL=redis_url), cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_sources_validate_load_list_and_replace(tmp_path: Path, redis_server: RedisServer) -> None:
+    first = tmp_path / "sources.toml"
+    first.write_text(
+        '[[source]]\nname = "harbour"\nstart = "https://harbour.example/news/"\ninterval = "15m"\n\n'
+        '[[source]]\nname = "islands"\nstart = ["https://islands.example/", "https://islands.example/sport/"]\n'
+        'interval = "1h"\n'
+    )
+    checked = _sources("validate", str(first), redis_url=redis_server.url)
+    assert checked.returncode == 0 and "2 source(s), no problems" in checked.stdout
+    loaded = _sources("load", str(first), redis_url=redis_server.url)
+    assert loaded.returncode == 0 and "loaded 2 source(s)" in loaded.stdout
+    listed = _sources("list", redis_url=redis_server.url)
+    rows = sorted(line.split() for line in listed.stdout.strip().splitlines())
+    assert listed.returncode == 0 and [row[0] for row in rows] == ["harbour", "islands"]
+    assert rows[0][1:4] == ["1", "start", "URL(s)"] and rows[1][1] == "2"
+    assert "every    900s" in listed.stdout and "every   3600s" in listed.stdout
+    assert "not scheduled" not in listed.stdout
+    # --replace drops the sources the new file no longer names, from the registry and the schedule.
+    second = tmp_path / "fewer.toml"
+    second.write_text('[[source]]\nname = "islands"\nstart = "https://islands.example/"\ninterval = "1h"\n')
+    replaced = _sources("load", str(second), "--replace", redis_url=redis_server.url)
+    assert replaced.returncode == 0 and "removed 1" in replaced.stdout
+    after = _sources("list", redis_url=redis_server.url)
+    assert [line.split()[0] for line in after.stdout.strip().splitlines()] == ["islands"]
+
+
+def test_sources_commands_report_file_problems_and_need_a_shared_broker(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[source]]\nname = "Bad Name"\nstart = "ftp://x"\n')
+    checked = _sources("validate", str(broken), redis_url="memory://")
+    assert checked.returncode == 1 and f"{broken}:" in checked.stderr and "problem(s)" in checked.stderr
+    listed = _sources("list", redis_url="memory://")
+    assert listed.returncode == 2 and "needs a shared broker" in listed.stderr
