@@ -310,6 +310,12 @@ def test_a_long_paragraph_with_a_call_to_action_keeps_its_other_lines() -> None:
     assert boilerplate_indices([*_blocks(*ARTICLE), *box, Block(ARTICLE[2])]) == {5}
 
 
+def test_a_paragraph_of_br_lines_with_a_picture_credit_loses_only_the_credit() -> None:
+    # A short article set as one <p> with <br> lines: only a call to action takes its paragraph along.
+    story = [Block(line, "p", 1) for line in (ARTICLE[0], ARTICLE[1], "Foto: dpa")]
+    assert boilerplate_indices([*story, Block(ARTICLE[2])]) == {2}
+
+
 @pytest.mark.parametrize(
     "note",
     [

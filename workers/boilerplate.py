@@ -208,9 +208,7 @@ def is_promo_line(text: str) -> bool:
     low = text.lower()
     if words <= _SHORT and (_PROMO.search(low) or (_APPEAL.search(low) and _GIFT.search(low))):
         return True
-    return (
-        words <= _DISCLOSURE_WORDS and bool(_DISCLOSURE.search(low))
-    )
+    return words <= _DISCLOSURE_WORDS and bool(_DISCLOSURE.search(low))
 
 
 def is_label_line(text: str) -> bool:
@@ -277,7 +275,7 @@ def _end_matter(blocks: Sequence[Block]) -> range:
 _PROMO_BOX_WORDS = 120
 
 
-def _promo_paragraphs(blocks: Sequence[Block], dropped: set[int]) -> set[int]:
+def _promo_paragraphs(blocks: Sequence[Block], promos: set[int]) -> set[int]:
     """The other lines of a short paragraph (lines split by ``<br>``) that holds a call to action.
 
     A promotion box is often one paragraph: a question, a pitch, then the call ("Gefällt dir unser
@@ -289,7 +287,7 @@ def _promo_paragraphs(blocks: Sequence[Block], dropped: set[int]) -> set[int]:
             groups.setdefault(b.group, []).append(i)
     drop: set[int] = set()
     for members in groups.values():
-        called = any(i in dropped for i in members) and not all(i in dropped for i in members)
+        called = any(i in promos for i in members) and not all(i in promos for i in members)
         if called and sum(len(blocks[i].text.split()) for i in members) <= _PROMO_BOX_WORDS:
             drop.update(members)
     return drop
@@ -297,14 +295,15 @@ def _promo_paragraphs(blocks: Sequence[Block], dropped: set[int]) -> set[int]:
 
 def boilerplate_indices(blocks: Sequence[Block]) -> set[int]:
     """Indices of credit, rights, label and promotion lines, and of an agency signature near the end."""
-    drop = {
+    # Every rule is about short lines; counting spaces is much cheaper than asking them all.
+    short = [i for i, b in enumerate(blocks) if b.text.count(" ") < _DISCLOSURE_WORDS]
+    promos = {i for i in short if is_promo_line(blocks[i].text)}
+    drop = promos | {
         i
-        for i, b in enumerate(blocks)
-        # Every rule is about short lines; counting spaces is much cheaper than asking them all.
-        if b.text.count(" ") < _DISCLOSURE_WORDS
-        and (is_credit_line(b.text) or is_rights_line(b.text) or is_promo_line(b.text) or is_label_line(b.text))
+        for i in short
+        if is_credit_line(blocks[i].text) or is_rights_line(blocks[i].text) or is_label_line(blocks[i].text)
     }
-    drop.update(_promo_paragraphs(blocks, drop))
+    drop.update(_promo_paragraphs(blocks, promos))
     tail = range(max(1, len(blocks) - _SIGNATURE_TAIL), len(blocks))
     drop.update(i for i in tail if is_agency_line(blocks[i].text))
     drop.update(_end_matter(blocks))

@@ -173,8 +173,6 @@ def _render(blocks: list[Block]) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-
-
 def _short(document: Any) -> bool:
     """Whether trafilatura's fast result is short enough to try its full sequence."""
     if document is None or isinstance(document, dict):
