@@ -122,6 +122,19 @@ def test_wire_copy_is_a_near_duplicate(make_index: Variant) -> None:
     assert index.check_and_add("mirror", sha(copy), copy) == ("partner", "exact"), "same text: exact wins"
 
 
+def test_a_copy_cut_short_or_extended_is_found_by_its_lead(make_index: Variant) -> None:
+    index = make_index()
+    wire = corpus_text(WIRE)
+    paragraphs = wire.split("\n\n")
+    shortened = "\n\n".join(paragraphs[: len(paragraphs) * 3 // 5])
+    extended = wire + "\n\n" + corpus_text(OTHER_A)
+    # Too far for the whole text's hash: only the lead's finds these copies.
+    assert hamming(simhash(wire), simhash(shortened)) > 3 and hamming(simhash(wire), simhash(extended)) > 3
+    assert index.check_and_add("agency", sha(wire), wire) == (None, None)
+    assert index.check_and_add("short", sha(shortened), shortened) == ("agency", "near")
+    assert index.check_and_add("long", sha(extended), extended) == ("agency", "near")
+
+
 def test_different_articles_are_originals(make_index: Variant) -> None:
     index = make_index()
     texts = [corpus_text(i) for i in (OTHER_A, OTHER_B, WIRE)]
@@ -210,7 +223,9 @@ def test_redis_keys_are_bounded_and_expire(redis_server: RedisServer) -> None:
         index.check_and_add_hashed(f"u{i}", sha(str(i)), base | (0xFFFF << (16 * (i % 3))) ^ i)
     assert client.llen("t:dup:band:0:abcd") == 3, "a bucket keeps its newest entries only"
     entries = [e.decode() for e in client.lrange("t:dup:band:0:abcd", 0, -1)]
-    assert [e.split()[2] for e in entries] == ["u5", "u4", "u3"]
+    # "simhash lead-simhash arrival url_id"; without a lead of its own, the lead is the whole hash.
+    assert [e.split()[3] for e in entries] == ["u5", "u4", "u3"]
+    assert all(e.split()[0] == e.split()[1] for e in entries)
     keys = [k.decode() for k in client.keys("*")]
     assert all(k.startswith("t:dup:") for k in keys)
     assert {k.split(":")[2] for k in keys} == {"url", "sha", "band", "seq"}
