@@ -73,6 +73,12 @@ def test_lead_dropped_by_trafilatura_is_put_back_after_the_headline(element: str
     assert paragraphs[-1] == BODY[-1] and paragraphs.count(LEAD) == 1
 
 
+def test_a_recovered_lead_is_cleaned_like_the_rest_of_the_text() -> None:
+    soft = LEAD.replace("authority", "autho\u00adrity", 1)
+    text = _text(_news_page(f'<div class="teaser-text">{soft}</div>'))
+    assert LEAD in text and "\u00ad" not in text
+
+
 SHORT_LEAD = "Two night ferries will link the islands from May."
 
 

@@ -223,7 +223,8 @@ _PARAGRAPH_WORDS = 10
 def _with_lead(blocks: list[Block], leads: list[_Element]) -> list[Block]:
     """``blocks`` with the page's lead first (after a heading), when trafilatura left it out."""
     first = next((b.text for b in blocks if b.tag != "head" and b.text.count(" ") >= _PARAGRAPH_WORDS), "")
-    lead = find_lead(leads, first[:30])
+    # Cleaned like every block (soft hyphens, invisible characters), so the comparison is fair.
+    lead = _clean(find_lead(leads, first[:30]) or "")
     if lead and not any(lead[:60] in b.text for b in blocks):
         at = 1 if blocks and blocks[0].tag == "head" else 0
         blocks.insert(at, Block(lead, "p"))
