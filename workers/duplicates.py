@@ -151,11 +151,33 @@ class DuplicateIndex(Protocol):
 
 def near_fingerprints(text: str, rules: DuplicateRules) -> tuple[int, int] | None:
     """The SimHashes of the whole text and of its lead for near matching, or None when it is too short."""
-    tokens = words(text)
+    return _fingerprints_of(words(text), rules)
+
+
+def _fingerprints_of(tokens: list[str], rules: DuplicateRules) -> tuple[int, int] | None:
     if len(tokens) < rules.min_words:
         return None
     whole = _simhash_of(tokens)
     return whole, (_simhash_of(tokens[:LEAD_WORDS]) if len(tokens) > LEAD_WORDS else whole)
+
+
+class _TextIndex:
+    """:meth:`DuplicateIndex.check_and_add` for both kinds of index, from their ``check_and_add_hashed``."""
+
+    rules: DuplicateRules
+
+    def check_and_add_hashed(
+        self, url_id: str, content_sha256: str, fingerprint: int | None, lead: int | None = None
+    ) -> Verdict:
+        """See :meth:`DuplicateIndex.check_and_add_hashed`."""
+        raise NotImplementedError
+
+    def check_and_add(self, url_id: str, content_sha256: str, text: str) -> Verdict:
+        """See :meth:`DuplicateIndex.check_and_add`."""
+        tokens = words(text)
+        if not tokens:
+            return None, None
+        return self.check_and_add_hashed(url_id, content_sha256, *(_fingerprints_of(tokens, self.rules) or (None,)))
 
 
 def _decode(verdict: str) -> Verdict:
@@ -196,7 +218,7 @@ class _Bucket:
     expires: float
 
 
-class MemoryDuplicateIndex:
+class MemoryDuplicateIndex(_TextIndex):
     """The duplicate index of one process (the embedded run, tests)."""
 
     def __init__(self, rules: DuplicateRules | None = None, *, clock: Callable[[], float] = time.time) -> None:
@@ -207,12 +229,6 @@ class MemoryDuplicateIndex:
         self._buckets: dict[tuple[int, int], _Bucket] = {}
         self._arrivals = itertools.count(1)
         self._lock = threading.Lock()
-
-    def check_and_add(self, url_id: str, content_sha256: str, text: str) -> Verdict:
-        """See :meth:`DuplicateIndex.check_and_add`."""
-        if not words(text):
-            return None, None
-        return self.check_and_add_hashed(url_id, content_sha256, *(near_fingerprints(text, self.rules) or (None,)))
 
     def check_and_add_hashed(
         self, url_id: str, content_sha256: str, fingerprint: int | None, lead: int | None = None
@@ -317,7 +333,7 @@ return verdict
 """
 
 
-class RedisDuplicateIndex:
+class RedisDuplicateIndex(_TextIndex):
     """The duplicate index in Redis, shared by every extract worker (keys in the module notes)."""
 
     def __init__(self, client: Any, namespace: str = "ingest", rules: DuplicateRules | None = None) -> None:
@@ -329,12 +345,6 @@ class RedisDuplicateIndex:
         """The Redis keys of the 8 band buckets of an article's hashes (see :func:`band_slots`)."""
         slots = band_slots(fingerprint, fingerprint if lead is None else lead)
         return [f"{self._namespace}:dup:band:{i}:{value:04x}" for i, value in slots]
-
-    def check_and_add(self, url_id: str, content_sha256: str, text: str) -> Verdict:
-        """See :meth:`DuplicateIndex.check_and_add`."""
-        if not words(text):
-            return None, None
-        return self.check_and_add_hashed(url_id, content_sha256, *(near_fingerprints(text, self.rules) or (None,)))
 
     def check_and_add_hashed(
         self, url_id: str, content_sha256: str, fingerprint: int | None, lead: int | None = None
