@@ -181,6 +181,16 @@ def test_near_threshold_on_crafted_hashes(make_index: Variant, distance: int) ->
     assert index.check_and_add_hashed("b", "2" * 64, other) == expected
 
 
+def test_a_copy_of_a_copy_names_the_original(make_index: Variant) -> None:
+    index = make_index()
+    base = 0xF0F0_1234_8000_FFFF
+    copy = base ^ 0b111  # three bits from the original
+    copy_of_copy = copy ^ (0b111 << 40)  # three bits from the copy, six from the original
+    assert index.check_and_add_hashed("agency", "1" * 64, base) == (None, None)
+    assert index.check_and_add_hashed("partner", "2" * 64, copy) == ("agency", "near")
+    assert index.check_and_add_hashed("aggregator", "3" * 64, copy_of_copy) == ("agency", "near")
+
+
 def test_near_match_names_the_earliest_candidate(make_index: Variant) -> None:
     index = make_index()
     base = 0x0123_4567_89AB_CDEF
@@ -223,8 +233,10 @@ def test_redis_keys_are_bounded_and_expire(redis_server: RedisServer) -> None:
         index.check_and_add_hashed(f"u{i}", sha(str(i)), base | (0xFFFF << (16 * (i % 3))) ^ i)
     assert client.llen("t:dup:band:0:abcd") == 3, "a bucket keeps its newest entries only"
     entries = [e.decode() for e in client.lrange("t:dup:band:0:abcd", 0, -1)]
-    # "simhash lead-simhash arrival url_id"; without a lead of its own, the lead is the whole hash.
-    assert [e.split()[3] for e in entries] == ["u5", "u4", "u3"]
+    # "simhash lead-simhash arrival original"; without a lead of its own, the lead is the whole hash.
+    # u3..u5 are near copies of u0..u2 (two bits apart), filed under those originals.
+    assert [int(e.split()[2]) for e in entries] == [6, 5, 4]
+    assert [e.split()[3] for e in entries] == ["u2", "u1", "u0"]
     assert all(e.split()[0] == e.split()[1] for e in entries)
     keys = [k.decode() for k in client.keys("*")]
     assert all(k.startswith("t:dup:") for k in keys)

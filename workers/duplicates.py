@@ -19,7 +19,9 @@ Expiry and bounds (Redis keys; the memory variant keeps the same structures with
 * ``{ns}:dup:url:{url_id}``: the verdict given to a URL id ("o", "e <id>", "n <id>"), so a
   re-delivered article gets the same answer; expires ``ttl_s`` after it was first given.
 * ``{ns}:dup:sha:{sha[:32]}``: the first URL id with that text; expires ``ttl_s`` after creation.
-* ``{ns}:dup:band:{i}:{value:04x}``: a LIST of "simhash lead-simhash arrival url_id", newest first,
+* ``{ns}:dup:band:{i}:{value:04x}``: a LIST of "simhash lead-simhash arrival original", newest first
+  (the original: the article's own URL id, or the original it was found to copy, so that copies of
+  copies name the first one),
   trimmed to ``bucket_size`` entries and expiring ``ttl_s`` after the last push; bands 0-3 are the
   whole text's, 4-7 the lead's.  At most 8 x 65,536 buckets; at 64 entries each that is the last
   ~4 million articles (buckets fill evenly), which is also the horizon of near-duplicate detection
@@ -263,9 +265,11 @@ class MemoryDuplicateIndex(_TextIndex):
                 if uid != url_id and close and (best is None or arrival < best[0]):
                     best = (arrival, uid)
         arrival = next(self._arrivals)
+        # A copy is filed under its original, so a copy of the copy names the original too.
+        root = url_id if best is None else best[1]
         for key in keys:
             bucket = self._buckets.setdefault(key, _Bucket(deque(maxlen=self.rules.bucket_size), 0.0))
-            bucket.entries.appendleft((fingerprint, lead, arrival, url_id))
+            bucket.entries.appendleft((fingerprint, lead, arrival, root))
             bucket.expires = now + self.rules.ttl_s
         return "o" if best is None else f"n {best[1]}"
 
@@ -320,7 +324,8 @@ else
     if best_id then
       verdict = 'n ' .. best_id
     end
-    local entry = whole .. ' ' .. lead .. ' ' .. redis.call('INCR', KEYS[3]) .. ' ' .. uid
+    -- A copy is filed under its original, so a copy of the copy names the original too.
+    local entry = whole .. ' ' .. lead .. ' ' .. redis.call('INCR', KEYS[3]) .. ' ' .. (best_id or uid)
     for k = 4, #KEYS do
       redis.call('LPUSH', KEYS[k], entry)
       redis.call('LTRIM', KEYS[k], 0, tonumber(ARGV[3]) - 1)
