@@ -446,3 +446,20 @@ def test_authors_lose_byline_labels_and_non_names(byline: str, authors: list[str
     tree = parse_html(page)
     assert tree is not None
     assert page_metadata(tree, URL)["authors"] == authors
+
+
+def test_inline_code_stays_inside_its_sentence_and_a_code_block_stands_alone() -> None:
+    page = (
+        "<html><head><title>Faster builds</title></head><body><article><h1>Faster builds</h1>"
+        f"<p>{BODY[0]}</p>"
+        "<p>Pin your dependencies with <code>pip-tools</code> and rebuild the image only when "
+        "<code>requirements.txt</code> changes, which saves minutes on every single build.</p>"
+        "<pre><code>FROM python:3.11\nCOPY requirements.txt .\nRUN pip install -r requirements.txt</code></pre>"
+        f"<p>{BODY[1]}</p></article></body></html>"
+    )
+    paragraphs = _paragraphs(page)
+    assert (
+        "Pin your dependencies with pip-tools and rebuild the image only when requirements.txt changes, "
+        "which saves minutes on every single build." in paragraphs
+    )
+    assert any(p.startswith("FROM python:3.11\nCOPY requirements.txt .") for p in paragraphs)

@@ -100,8 +100,13 @@ def _clean(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable() or ch == "\n")
 
 
+def _is_block(elem: _Element) -> bool:
+    """Whether ``elem`` starts a block of its own; ``code`` of one line is inline (``pip install``)."""
+    return elem.tag in _BLOCKS and (elem.tag != "code" or "\n" in elem.xpath("string()"))
+
+
 def _is_leaf(elem: _Element) -> bool:
-    return not any(child.tag in _BLOCKS for child in elem)
+    return not any(_is_block(child) for child in elem)
 
 
 def _link_texts(tree: _Element) -> frozenset[str]:
@@ -149,7 +154,7 @@ def _blocks(body: _Element, link_texts: frozenset[str] = frozenset()) -> list[Bl
             group = 0
         pending: list[str] = [elem.text or ""]
         for child in elem:
-            if child.tag in _BLOCKS:
+            if _is_block(child):
                 add(_clean("".join(pending)), elem.tag, group)
                 pending = [child.tail or ""]
                 walk(child, group)
