@@ -22,6 +22,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from workers.datelines import is_date_line, split_date, word_set
+
 __all__ = [
     "Block",
     "Shape",
@@ -73,95 +75,8 @@ class Shape:
         return self.date or self.dated or self.cue or self.cue_line or self.headline
 
 
-# --- dates ---------------------------------------------------------------------------------------
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_MONTHS = _words(
-    """
-    january february march april may june july august september october november december
-    jan feb mar apr jun jul aug sep sept oct nov dec
-    januar februar märz mai juni juli oktober dezember jän mrz okt dez
-    janvier février mars avril juin juillet août septembre octobre novembre décembre
-    janv févr avr juil déc
-    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre
-    ene abr ago dic
-    gennaio febbraio aprile maggio giugno luglio settembre ottobre dicembre gen mag giu lug ott
-    janeiro fevereiro março maio junho julho setembro outubro novembro dezembro fev
-    stycznia lutego marca kwietnia maja czerwca lipca sierpnia września października listopada grudnia
-    styczeń luty marzec kwiecień czerwiec lipiec sierpień wrzesień październik listopad grudzień
-    januari februari maart mei augustus
-    января февраля марта апреля мая июня июля августа сентября октября ноября декабря
-    """
-)
-_WEEKDAYS = _words(
-    """
-    monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun
-    montag dienstag mittwoch donnerstag freitag samstag sonntag mo di mi do fr sa so
-    lundi mardi mercredi jeudi vendredi samedi dimanche
-    lunes martes miércoles jueves viernes sábado domingo
-    lunedì martedì mercoledì giovedì venerdì sabato domenica
-    poniedziałek wtorek środa czwartek piątek sobota niedziela
-    """
-)
-# Words allowed around a date in a date-only line: labels, prepositions, "Uhr", am/pm.
-_DATE_FILLER = _words(
-    """
-    am pm uhr h um at on the of de del le el il den der vom by
-    date datum fecha data published updated posted veröffentlicht aktualisiert publié publicado
-    pubblicato opublikowano stand
-    """
-)
-_NUMERIC_DATE = re.compile(r"\b(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}[./-]\d{1,2}[./-]\d{1,2})\b")
-_YEAR = re.compile(r"^(?:19|20)\d\d$")
-_TOKEN = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
-_TIME = re.compile(r"\b\d{1,2}[:.h]\d{2}(?::\d{2})?\b")
-_DATE_SEPARATORS = re.compile(r"\s+[|•·–—-]\s+|\n|\s+\(|\)\s*$")
-
-
-def is_date_line(text: str) -> bool:
-    """True when ``text`` is a date (with perhaps a weekday, a time, a label) and nothing else."""
-    if len(text) > 60 or not any(ch.isdigit() for ch in text):
-        return False
-    rest = _TIME.sub(" ", _NUMERIC_DATE.sub(" NUMDATE ", text))
-    has_date = "NUMDATE" in rest
-    month = year = False
-    for token in _TOKEN.findall(rest):
-        low = token.lower()
-        if token == "NUMDATE":
-            continue
-        if token.isdigit():
-            if _YEAR.match(token):
-                year = True
-            elif len(token) > 2:
-                return False
-        elif low in _MONTHS:
-            month = True
-        elif low not in _WEEKDAYS and low not in _DATE_FILLER:
-            return False
-    return has_date or (month and year)
-
-
-def split_date(text: str) -> tuple[str, bool]:
-    """``text`` without a date at its start or end set off by a separator, and whether there was one.
-
-    "Headline | 17.03.2026" gives ("Headline", True); a sentence that merely mentions a date
-    keeps it ("It opens on 1 May 2026." gives the sentence and False).
-    """
-    parts = [p.strip() for p in _DATE_SEPARATORS.split(text) if p and p.strip()]
-    if len(parts) < 2:
-        return text, False
-    if is_date_line(parts[-1]):
-        return " ".join(parts[:-1]), True
-    if is_date_line(parts[0]):
-        return " ".join(parts[1:]), True
-    return text, False
-
-
 # --- cues ----------------------------------------------------------------------------------------
+
 
 # Phrases that announce a list of other articles, many languages.  "+" marks phrases that may be
 # followed by a name ("More from Naenara (En)", "Mehr aus Politik"); the others allow only a
@@ -219,14 +134,14 @@ def _alternation(phrases: list[str]) -> re.Pattern[str]:
 
 _PLAIN = _alternation([p for p in _PHRASES if not p.endswith("+")])
 _NAMED = _alternation([p[:-1] for p in _PHRASES if p.endswith("+")])
-_LIST_WORDS = _words(
+_LIST_WORDS = word_set(
     """articles stories posts news content coverage topics reading reads links videos items pages for you
     this now on to read beiträge artikel themen nachrichten meldungen noticias artículos notas articoli
     notizie artykuły artigos notícias artikelen"""
 )
 _HEADING_TRIM = " \t:>»›→|–—-•·*…."
 # Short imperative cues that only count with a colon: "Lea: …", "MIRA: …", "READ: …".
-_COLON_CUES = _words("lea mira vea ver read see lesen siehe watch escucha")
+_COLON_CUES = word_set("lea mira vea ver read see lesen siehe watch escucha")
 
 
 def _cue_match(low: str) -> tuple[str, list[str], bool] | None:
