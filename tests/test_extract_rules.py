@@ -463,3 +463,21 @@ def test_inline_code_stays_inside_its_sentence_and_a_code_block_stands_alone() -
         "which saves minutes on every single build." in paragraphs
     )
     assert any(p.startswith("FROM python:3.11\nCOPY requirements.txt .") for p in paragraphs)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Ferries to the islands from May | Harbour News | Forum",
+        "08.11.2021 | Ferries to the islands from May",
+        "NWX Magazin | Ferries to the islands from May",
+    ],
+)
+def test_the_title_part_that_is_the_pages_heading_is_the_title(title: str) -> None:
+    page = (
+        f'<html><head><meta property="og:title" content="{title}"><title>{title}</title></head>'
+        f"<body><article><h1>Ferries to the islands from May</h1><p>{BODY[0]}</p></article></body></html>"
+    )
+    tree = parse_html(page)
+    assert tree is not None
+    assert page_metadata(tree, "https://www.harbour.example/ferries.html")["title"] == "Ferries to the islands from May"

@@ -229,11 +229,22 @@ def _published(tree: _Element, day: str | None) -> str | None:
     return day
 
 
-def _title(title: str | None, sitename: str | None, host: str) -> str | None:
-    """The title without a site name glued to it ("Headline - Site", "Site | Headline")."""
+def _title(title: str | None, sitename: str | None, host: str, heading: str | None = None) -> str | None:
+    """The title without a site name glued to it ("Headline - Site", "Site | Headline").
+
+    ``heading`` is the page's ``<h1>``: when one part of a composite title is exactly the page's
+    heading, that part is the headline, whatever the others are (site, section, date, forum).
+    """
     separators = list(_TITLE_SEPARATORS.finditer(title or ""))
     if not title or not separators:
         return title
+    if heading and len(heading.split()) >= 2:
+        key = _squash(heading)
+        bounds = [0, *(i for m in separators for i in (m.start(), m.end())), len(title)]
+        parts = [title[bounds[i] : bounds[i + 1]].strip() for i in range(0, len(bounds), 2)]
+        for part in parts:
+            if _squash(part) == key:
+                return part
 
     def is_site(part: str) -> bool:
         key = _squash(part)
@@ -259,6 +270,12 @@ _NOT_NAMES = frozenset(
 )
 # A name has a few words; more is a sentence or a headline caught by the byline search.
 _NAME_WORDS = 5
+
+
+def _heading(tree: _Element) -> str | None:
+    """The text of the page's first ``<h1>``."""
+    first = next(tree.iter("h1"), None)
+    return _nonempty(first.text_content()) if first is not None else None
 
 
 def _squash(text: str) -> str:
@@ -342,7 +359,9 @@ def page_metadata(tree: _Element, url: str) -> dict[str, Any]:
     except Exception:  # metadata is best effort, the text matters more
         found = {}
     return {
-        "title": _title(_nonempty(found.get("title")), _nonempty(found.get("sitename")), urlsplit(url).netloc),
+        "title": _title(
+            _nonempty(found.get("title")), _nonempty(found.get("sitename")), urlsplit(url).netloc, _heading(tree)
+        ),
         "authors": _authors(found.get("author"), found.get("title")),
         "published": _published(tree, _nonempty(found.get("date"))),
         "language": _language(tree),
