@@ -481,3 +481,14 @@ def test_the_title_part_that_is_the_pages_heading_is_the_title(title: str) -> No
     tree = parse_html(page)
     assert tree is not None
     assert page_metadata(tree, "https://www.harbour.example/ferries.html")["title"] == "Ferries to the islands from May"
+
+
+def test_a_title_that_only_names_the_site_gives_way_to_the_heading() -> None:
+    page = (
+        '<html><head><meta property="og:title" content="Harbour News">'
+        '<meta property="og:site_name" content="Harbour News"><title>Harbour News</title></head>'
+        f"<body><article><h1>Ferries to the islands from May</h1><p>{BODY[0]}</p></article></body></html>"
+    )
+    tree = parse_html(page)
+    assert tree is not None
+    assert page_metadata(tree, "https://www.harbour.example/ferries.html")["title"] == "Ferries to the islands from May"

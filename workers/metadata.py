@@ -235,6 +235,8 @@ def _title(title: str | None, sitename: str | None, host: str, heading: str | No
     ``heading`` is the page's ``<h1>``: when one part of a composite title is exactly the page's
     heading, that part is the headline, whatever the others are (site, section, date, forum).
     """
+    if title and heading and len(heading.split()) >= 3 and _names_only_the_site(title, sitename, host):
+        return heading
     separators = list(_TITLE_SEPARATORS.finditer(title or ""))
     if not title or not separators:
         return title
@@ -270,6 +272,12 @@ _NOT_NAMES = frozenset(
 )
 # A name has a few words; more is a sentence or a headline caught by the byline search.
 _NAME_WORDS = 5
+
+
+def _names_only_the_site(title: str, sitename: str | None, host: str) -> bool:
+    """Whether a title is the site's (or a section's one-word) name rather than a headline."""
+    key = _squash(title)
+    return len(title.split()) == 1 or key == _squash(sitename or "") or (len(key) >= 4 and key in _squash(host))
 
 
 def _heading(tree: _Element) -> str | None:
