@@ -492,3 +492,13 @@ def test_a_title_that_only_names_the_site_gives_way_to_the_heading() -> None:
     tree = parse_html(page)
     assert tree is not None
     assert page_metadata(tree, "https://www.harbour.example/ferries.html")["title"] == "Ferries to the islands from May"
+
+
+@pytest.mark.parametrize("label", ["Advertisement", "ANZEIGE", "Reklama", "Share this article", "Drucken", "(Werbung)"])
+def test_lone_advertising_labels_and_buttons_are_dropped(label: str) -> None:
+    assert boilerplate_indices(_blocks(ARTICLE[0], label, *ARTICLE[1:])) == {1}
+
+
+def test_a_sentence_about_advertising_is_kept() -> None:
+    sentence = "Advertisement revenue fell by a third last year."
+    assert boilerplate_indices(_blocks(ARTICLE[0], sentence, *ARTICLE[1:])) == set()

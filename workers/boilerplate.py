@@ -178,6 +178,17 @@ _LABEL = re.compile(
     r"|catégories?|categoría|categorías|etiquetas|kategorie|tagi|kategoria)\s*:",
 )
 _TRAILING_CREDIT = re.compile(r"(?:^|\s)[|/–—-]?\s*©\s*[^.!?©]{1,60}$")
+# Lines that are only one of these are advertising labels or buttons, never the article's words.
+_INTERFACE_WORDS = frozenset(
+    {
+        *("advertisement", "advertising", "ad", "ads", "sponsored", "promoted", "anzeige", "werbung", "gesponsert"),
+        *("publicidad", "publicité", "pubblicità", "publicidade", "reklama", "advertentie", "reklame"),
+        *("share", "share this", "share this article", "tweet", "print", "email", "e-mail", "copy link"),
+        *("teilen", "drucken", "link kopieren", "artikel teilen", "compartir", "imprimir", "partager", "imprimer"),
+        *("condividi", "stampa", "udostępnij", "drukuj", "delen", "listen", "anhören", "vorlesen"),
+    }
+)
+_LABEL_TRIM = " \t:.|·•-–—()[]"
 _AGENCY = re.compile(r"^\(?[^\W\d_]{1,6}(?:\s*/\s*[^\W\d_]{1,6}){1,3}\)?$")
 # Lines of up to this many words can be credits, notices or calls to action; longer ones are prose.
 _SHORT = 40
@@ -212,8 +223,12 @@ def is_promo_line(text: str) -> bool:
 
 
 def is_label_line(text: str) -> bool:
-    """A filing label: "Kategorie: News", "Tags: climate, energy"."""
-    return len(text.split()) <= 12 and bool(_LABEL.match(text.lower()))
+    """A filing label ("Kategorie: News", "Tags: climate, energy") or a lone interface word
+    ("Advertisement", "Anzeige", "Share", "Drucken") that a page sets between paragraphs."""
+    if len(text.split()) > 12:
+        return False
+    low = text.lower()
+    return bool(_LABEL.match(low)) or low.strip(_LABEL_TRIM) in _INTERFACE_WORDS
 
 
 def is_bio_line(text: str) -> bool:
