@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from workers.boilerplate import boilerplate_indices, prune_widgets, widget_kind
@@ -415,15 +417,17 @@ def test_updated_from_microdata(head: str, stamp: str, updated: str) -> None:
     assert page_fields(tree, URL)["updated"] == updated
 
 
-def test_a_social_profile_url_is_not_a_site_name() -> None:
-    page = (
-        '<html><head><meta property="og:site_name" content="https://www.facebook.com/examplenews">'
-        "<title>Ferries to the islands</title></head>"
-        f"<body><article><h1>Ferries</h1><p>{BODY[0]}</p></article></body></html>"
-    )
+def _metadata(head: str, heading: str = "Ferries", url: str = URL) -> dict[str, Any]:
+    """page_metadata of a one-paragraph article whose <head> holds ``head``."""
+    page = f"<html><head>{head}</head><body><article><h1>{heading}</h1><p>{BODY[0]}</p></article></body></html>"
     tree = parse_html(page)
     assert tree is not None
-    assert page_metadata(tree, "https://www.examplenews.org/local/ferries.html")["sitename"] == "examplenews.org"
+    return page_metadata(tree, url)
+
+
+def test_a_social_profile_url_is_not_a_site_name() -> None:
+    head = '<meta property="og:site_name" content="https://www.facebook.com/examplenews"><title>Ferries</title>'
+    assert _metadata(head, url="https://www.examplenews.org/local/ferries.html")["sitename"] == "examplenews.org"
 
 
 @pytest.mark.parametrize(
@@ -439,13 +443,8 @@ def test_a_social_profile_url_is_not_a_site_name() -> None:
     ],
 )
 def test_authors_lose_byline_labels_and_non_names(byline: str, authors: list[str]) -> None:
-    page = (
-        f'<html><head><meta name="author" content="{byline}"><title>Ferries to the islands</title></head>'
-        f"<body><article><h1>Ferries</h1><p>{BODY[0]}</p></article></body></html>"
-    )
-    tree = parse_html(page)
-    assert tree is not None
-    assert page_metadata(tree, URL)["authors"] == authors
+    head = f'<meta name="author" content="{byline}"><title>Ferries to the islands</title>'
+    assert _metadata(head)["authors"] == authors
 
 
 def test_inline_code_stays_inside_its_sentence_and_a_code_block_stands_alone() -> None:
@@ -465,6 +464,9 @@ def test_inline_code_stays_inside_its_sentence_and_a_code_block_stands_alone() -
     assert any(p.startswith("FROM python:3.11\nCOPY requirements.txt .") for p in paragraphs)
 
 
+HEADLINE = "Ferries to the islands from May"
+
+
 @pytest.mark.parametrize(
     "title",
     [
@@ -474,24 +476,17 @@ def test_inline_code_stays_inside_its_sentence_and_a_code_block_stands_alone() -
     ],
 )
 def test_the_title_part_that_is_the_pages_heading_is_the_title(title: str) -> None:
-    page = (
-        f'<html><head><meta property="og:title" content="{title}"><title>{title}</title></head>'
-        f"<body><article><h1>Ferries to the islands from May</h1><p>{BODY[0]}</p></article></body></html>"
-    )
-    tree = parse_html(page)
-    assert tree is not None
-    assert page_metadata(tree, "https://www.harbour.example/ferries.html")["title"] == "Ferries to the islands from May"
+    head = f'<meta property="og:title" content="{title}"><title>{title}</title>'
+    found = _metadata(head, HEADLINE, "https://www.harbour.example/ferries.html")
+    assert found["title"] == HEADLINE
 
 
 def test_a_title_that_only_names_the_site_gives_way_to_the_heading() -> None:
-    page = (
-        '<html><head><meta property="og:title" content="Harbour News">'
-        '<meta property="og:site_name" content="Harbour News"><title>Harbour News</title></head>'
-        f"<body><article><h1>Ferries to the islands from May</h1><p>{BODY[0]}</p></article></body></html>"
+    head = (
+        '<meta property="og:title" content="Harbour News">'
+        '<meta property="og:site_name" content="Harbour News"><title>Harbour News</title>'
     )
-    tree = parse_html(page)
-    assert tree is not None
-    assert page_metadata(tree, "https://www.harbour.example/ferries.html")["title"] == "Ferries to the islands from May"
+    assert _metadata(head, HEADLINE, "https://www.harbour.example/ferries.html")["title"] == HEADLINE
 
 
 @pytest.mark.parametrize("label", ["Advertisement", "ANZEIGE", "Reklama", "Share this article", "Drucken", "(Werbung)"])
@@ -502,3 +497,15 @@ def test_lone_advertising_labels_and_buttons_are_dropped(label: str) -> None:
 def test_a_sentence_about_advertising_is_kept() -> None:
     sentence = "Advertisement revenue fell by a third last year."
     assert boilerplate_indices(_blocks(ARTICLE[0], sentence, *ARTICLE[1:])) == set()
+
+
+def test_a_caption_repeated_outside_its_figure_is_dropped_without_its_credit() -> None:
+    caption = "The old pier at dawn, seen from the ferry."
+    page = (
+        "<html><head><title>Ferries</title></head><body><article><h1>Ferries</h1>"
+        f'<figure><img src="/pier.jpg"><figcaption>{caption} © Jane Doe</figcaption></figure>'
+        f'<div class="header-info"><p>{caption}</p></div>'
+        f"<p>{BODY[0]}</p><p>{BODY[1]}</p></article></body></html>"
+    )
+    text = _text(page)
+    assert BODY[0] in text and caption not in text

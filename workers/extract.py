@@ -25,7 +25,7 @@ from lxml.etree import _Element
 from workers.boilerplate import boilerplate_indices, prune_widgets
 from workers.extract_fields import page_fields
 from workers.lead import find_lead
-from workers.metadata import EXTENSIVE_DATE_SEARCH, decode_html, page_metadata, parse_html
+from workers.metadata import EXTENSIVE_DATE_SEARCH, decode_html, microdata_names, page_metadata, parse_html
 from workers.scroll import cut_at_next_article, next_titles
 from workers.teasers import Block, drop_teasers
 from workers.urls import host_of, normalize_url, url_id
@@ -271,5 +271,6 @@ def extract_article(html: str | bytes, url: str, *, encoding: str | None = None)
     tree = parse_html(decode_html(html, encoding) if isinstance(html, bytes) else html)
     if tree is None:
         return _record(url, "", {})
-    meta = {**page_metadata(tree, url), **page_fields(tree, url)}
+    microdata = microdata_names(tree)
+    meta = {**page_metadata(tree, url, microdata), **page_fields(tree, url, microdata)}
     return _record(url, _render(_main_blocks(tree, url)), meta)

@@ -19,6 +19,8 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from lxml.etree import _Element
 
+from workers.metadata import microdata_names
+
 __all__ = ["MAX_TAGS", "page_fields"]
 
 #: At most this many tags in a record; pages that stuff keywords list hundreds.
@@ -34,7 +36,6 @@ _MODIFIED_KEYS = frozenset(
         "datemodified",
     }
 )
-_ITEMPROPS = etree.XPath("//@itemprop", smart_strings=False)
 _MODIFIED_XPATH = etree.XPath("//*[@itemprop='dateModified'][@datetime]")
 _IMAGE_KEYS = ("og:image:secure_url", "og:image:url", "og:image", "twitter:image", "twitter:image:src", "image")
 _TAG_KEYS = frozenset({"keywords", "news_keywords", "article:tag", "og:article:tag", "citation_keywords"})
@@ -69,16 +70,14 @@ def _json_ld(tree: _Element) -> list[dict[str, Any]]:
     return sorted(found, key=lambda obj: not article_like(obj))
 
 
-def _meta(tree: _Element) -> Iterator[tuple[str, str]]:
+def _meta(tree: _Element, microdata: frozenset[str]) -> Iterator[tuple[str, str]]:
     """(lower-case key, content) of the page's meta tags and ``itemprop`` values."""
     for elem in tree.iterfind(".//meta[@content]"):
         key = elem.get("property") or elem.get("name") or elem.get("itemprop") or elem.get("http-equiv") or ""
         content = (elem.get("content") or "").strip()
         if key and content:
             yield key.strip().lower(), content
-    # Microdata can sit on any element; scanning the attribute's values first spares most pages
-    # the slow XPath over every element.
-    if "dateModified" in _ITEMPROPS(tree):
+    if "dateModified" in microdata:
         for elem in _MODIFIED_XPATH(tree):
             yield "datemodified", elem.get("datetime", "").strip()
 
@@ -134,9 +133,12 @@ def _tags(values: list[Any]) -> list[str]:
     return tags[:MAX_TAGS]
 
 
-def page_fields(tree: _Element, url: str) -> dict[str, Any]:
-    """``updated`` (ISO date or None), ``image`` (absolute URL or None) and ``tags`` (list) of a page."""
-    meta = list(_meta(tree))
+def page_fields(tree: _Element, url: str, microdata: frozenset[str] | None = None) -> dict[str, Any]:
+    """``updated`` (ISO date or None), ``image`` (absolute URL or None) and ``tags`` (list) of a page.
+
+    ``microdata`` is :func:`workers.metadata.microdata_names` of the page when the caller has it.
+    """
+    meta = list(_meta(tree, microdata_names(tree) if microdata is None else microdata))
     objects = _json_ld(tree)
     updated = next((iso for key, value in meta if key in _MODIFIED_KEYS and (iso := _iso(value))), None)
     updated = updated or next((iso for obj in objects if (iso := _iso(obj.get("dateModified")))), None)

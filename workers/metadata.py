@@ -35,7 +35,7 @@ from trafilatura.utils import decode_file, line_processing
 from workers.byline import byline
 from workers.urls import InvalidURL, normalize_url
 
-__all__ = ["EXTENSIVE_DATE_SEARCH", "decode_html", "page_metadata", "parse_html"]
+__all__ = ["EXTENSIVE_DATE_SEARCH", "decode_html", "microdata_names", "page_metadata", "parse_html"]
 
 #: htmldate's text-wide date search; off (see :func:`page_metadata`).
 EXTENSIVE_DATE_SEARCH = False
@@ -185,13 +185,18 @@ def _language(tree: _Element) -> str | None:
     return None
 
 
-def _stated_times(tree: _Element) -> list[_Element]:
-    """The elements that state a publication time, in page order.
+def microdata_names(tree: _Element) -> frozenset[str]:
+    """The page's ``itemprop`` names.
 
-    Microdata (``itemprop``) can sit on any element, which takes a slow XPath over the whole
-    page; a scan of the attribute's values tells whether it is needed at all.
+    Microdata can sit on any element, which takes a slow XPath over the whole page; this one scan
+    of the attribute's values tells the metadata readers whether they need theirs at all.
     """
-    if "datePublished" in _ITEMPROPS(tree):
+    return frozenset(_ITEMPROPS(tree))
+
+
+def _stated_times(tree: _Element, microdata: frozenset[str]) -> list[_Element]:
+    """The elements that state a publication time, in page order."""
+    if "datePublished" in microdata:
         found: list[_Element] = _PUBLISHED_XPATH(tree)
         return found
     return [
@@ -202,12 +207,12 @@ def _stated_times(tree: _Element) -> list[_Element]:
     ]
 
 
-def _published(tree: _Element, day: str | None) -> str | None:
+def _published(tree: _Element, day: str | None, microdata: frozenset[str] | None) -> str | None:
     """A full ISO timestamp when the page states one for the same day trafilatura found, else that day."""
     if day is None:
         return None
     candidates: list[str] = []
-    for elem in _stated_times(tree):
+    for elem in _stated_times(tree, microdata_names(tree) if microdata is None else microdata):
         if elem.tag == "script":
             text = elem.text or ""
             candidates += _JSON_LD_PUBLISHED.findall(text) if "datePublished" in text else [text]
@@ -242,21 +247,20 @@ def _title(title: str | None, sitename: str | None, host: str, heading: str | No
         return title
     if heading and len(heading.split()) >= 2:
         key = _squash(heading)
-        bounds = [0, *(i for m in separators for i in (m.start(), m.end())), len(title)]
-        parts = [title[bounds[i] : bounds[i + 1]].strip() for i in range(0, len(bounds), 2)]
-        for part in parts:
+        for part in _TITLE_SEPARATORS.split(title):
             if _squash(part) == key:
-                return part
-
-    def is_site(part: str) -> bool:
-        key = _squash(part)
-        return bool(key) and (key == _squash(sitename or "") or (len(key) >= 4 and key in _squash(host)))
-
-    if is_site(title[separators[-1].end() :]):
+                return part.strip()
+    if _is_site(title[separators[-1].end() :], sitename, host):
         return title[: separators[-1].start()].strip() or title
-    if is_site(title[: separators[0].start()]):
+    if _is_site(title[: separators[0].start()], sitename, host):
         return title[separators[0].end() :].strip() or title
     return title
+
+
+def _is_site(part: str, sitename: str | None, host: str) -> bool:
+    """Whether a part of a title is the site's name (as the page or its host spells it)."""
+    key = _squash(part)
+    return bool(key) and (key == _squash(sitename or "") or (len(key) >= 4 and key in _squash(host)))
 
 
 # Labels that open a byline, in the languages of the pages we see most.
@@ -276,8 +280,7 @@ _NAME_WORDS = 5
 
 def _names_only_the_site(title: str, sitename: str | None, host: str) -> bool:
     """Whether a title is the site's (or a section's one-word) name rather than a headline."""
-    key = _squash(title)
-    return len(title.split()) == 1 or key == _squash(sitename or "") or (len(key) >= 4 and key in _squash(host))
+    return len(title.split()) == 1 or _is_site(title, sitename, host)
 
 
 def _heading(tree: _Element) -> str | None:
@@ -360,8 +363,11 @@ def _tidy(value: str | None) -> str | None:
     return tidy
 
 
-def page_metadata(tree: _Element, url: str) -> dict[str, Any]:
-    """Title, authors, published, language, sitename, description and canonical URL of a page."""
+def page_metadata(tree: _Element, url: str, microdata: frozenset[str] | None = None) -> dict[str, Any]:
+    """Title, authors, published, language, sitename, description and canonical URL of a page.
+
+    ``microdata`` is :func:`microdata_names` of the page when the caller has it already.
+    """
     try:
         found = _trafilatura_fields(tree, url)
     except Exception:  # metadata is best effort, the text matters more
@@ -371,7 +377,7 @@ def page_metadata(tree: _Element, url: str) -> dict[str, Any]:
             _nonempty(found.get("title")), _nonempty(found.get("sitename")), urlsplit(url).netloc, _heading(tree)
         ),
         "authors": _authors(found.get("author"), found.get("title")),
-        "published": _published(tree, _nonempty(found.get("date"))),
+        "published": _published(tree, _nonempty(found.get("date")), microdata),
         "language": _language(tree),
         "sitename": _nonempty(found.get("sitename")),
         "description": _nonempty(found.get("description")),
