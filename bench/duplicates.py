@@ -6,7 +6,7 @@ Every corpus article of at least ``--min-words`` words (extracted with the extra
 the ways syndicating sites edit agency copy: a dateline and a closing line added, the end cut by a
 fifth or by two fifths, two paragraphs of another story appended, one word changed per paragraph.
 For each edit the script prints the share of copies found (SimHash of the whole text or of the
-lead within :data:`workers.duplicates.MAX_DISTANCE`), first by the whole text's hash alone, then
+lead within :data:`workers.extract.duplicates.MAX_DISTANCE`), first by the whole text's hash alone, then
 as the index matches; and, as the cost, how many pairs of *different* corpus articles would match.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.quality import CORPUS, _ours, load_pages
-from workers.duplicates import MAX_DISTANCE, DuplicateRules, hamming, near_fingerprints
+from workers.extract.duplicates import MAX_DISTANCE, DuplicateRules, hamming, near_fingerprints
 
 
 def edits(text: str, other: str) -> Iterator[tuple[str, str]]:

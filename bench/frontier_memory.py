@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import RedisServer, free_port  # noqa: E402
-from workers.frontier import BloomSeen, RedisSeen, Seen  # noqa: E402
+from workers.discover.frontier import BloomSeen, RedisSeen, Seen  # noqa: E402
 
 
 def _ids(n: int) -> list[str]:

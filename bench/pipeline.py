@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import RedisServer, free_port  # noqa: E402
-from tests.site import build_site, corpus_articles, serve_site  # noqa: E402
+from tests.support.site import build_site, corpus_articles, serve_site  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -107,9 +107,9 @@ class TreeCPU:
 
 def bench_embedded(base_url: str, workdir: Path, processes: int) -> dict[str, Any]:
     """The embedded crawl, in this process, extraction on a pool of ``processes``."""
-    from workers.crawl import run_embedded
-    from workers.logs import configure_logging
-    from workers.settings import Settings
+    from workers.core.logs import configure_logging
+    from workers.core.settings import Settings
+    from workers.pipeline.crawl import run_embedded
 
     settings = Settings.from_env({}, storage_url=str(workdir / "embedded"), allow_private=True, host_rate=0.0,
                                  log_level="error")
@@ -123,7 +123,7 @@ def bench_embedded(base_url: str, workdir: Path, processes: int) -> dict[str, An
 
 def bench_redis(base_url: str, workdir: Path, extract_processes: int, expected: int) -> dict[str, Any]:
     """Redis-backed workers in subprocesses, fed by ``ingest enqueue``."""
-    from workers.storage import open_storage
+    from workers.core.storage import open_storage
 
     redis = RedisServer(port=free_port(), directory=workdir)
     redis.start()

@@ -25,8 +25,8 @@ import trafilatura
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.extract import extract_article
-from workers.urls import InvalidURL, normalize_url
+from workers.core.urls import InvalidURL, normalize_url
+from workers.extract.article import extract_article
 
 CORPUS = Path("/work/shared/corpus/trafilatura-eval")
 

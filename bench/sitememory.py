@@ -3,10 +3,10 @@
     python bench/sitememory.py [--seed-pages 10] [--extractor ours|trafilatura] [--blocks lines|paragraphs]
                                [--verbose]
 
-Pages are grouped by host and extracted in order (``workers.extract.extract_article``, or plain
+Pages are grouped by host and extracted in order (``workers.extract.article.extract_article``, or plain
 trafilatura with ``--extractor trafilatura`` to see what the memory does without our teaser
-filter); each page's text lines go through :func:`workers.sitememory.strip_recurring` with one
-:class:`~workers.sitememory.MemorySiteMemory` and default rules.  Per group the script prints the
+filter); each page's text lines go through :func:`workers.extract.sitememory.strip_recurring` with one
+:class:`~workers.extract.sitememory.MemorySiteMemory` and default rules.  Per group the script prints the
 blocks dropped, the ``without`` snippets (boilerplate) present before and after, and the ``with``
 snippets (article text) present before and after.  Scoring as in the corpus README: whitespace
 collapsed, substring match.  A block is a line of the text (``--blocks lines``) or a paragraph
@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
 
-from tests.seedpages import SeedPage, seed_pages  # noqa: E402
-from tests.site import corpus_dir  # noqa: E402
-from workers.extract import extract_article  # noqa: E402
-from workers.sitememory import MemorySiteMemory, strip_recurring  # noqa: E402
-from workers.urls import InvalidURL, host_of, normalize_url, url_id  # noqa: E402
+from tests.support.seedpages import SeedPage, seed_pages  # noqa: E402
+from tests.support.site import corpus_dir  # noqa: E402
+from workers.core.urls import InvalidURL, host_of, normalize_url, url_id  # noqa: E402
+from workers.extract.article import extract_article  # noqa: E402
+from workers.extract.sitememory import MemorySiteMemory, strip_recurring  # noqa: E402
 
 SEED_HOST = "news.example.org"
 

@@ -1,0 +1,311 @@
+"""The ``ingest`` command: crawl (embedded), worker, enqueue, extract, config.
+
+Every answer an operator needs is one ``--help`` away; every bad argument ends with a one-line
+reason and exit code 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+import orjson
+
+from workers.cli.ops import OPS_COMMANDS, add_ops_parsers, run_ops
+from workers.core.argtypes import iso_date, non_negative_float, positive
+from workers.core.settings import ENV_PREFIX, Settings, SettingsError
+from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
+
+__all__ = ["build_parser", "main"]
+
+STAGES = ("discover", "fetch", "extract", "sink")
+
+_EPILOG = """\
+configuration comes from INGEST_* environment variables (see `ingest config`); flags win.
+examples:
+  ingest crawl https://news.example/ --out ./out          # everything in one process
+  INGEST_BROKER_URL=redis://localhost:6379/0 ingest worker --stages fetch --threads 32
+  ingest enqueue -f urls.txt --kind article                # send work to the workers
+  ingest extract page.html --url https://news.example/a.html
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (plus where to look), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: message (see prog --help)`` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class UsageError(Exception):
+    """A bad argument or setting: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (also used by tests and the compose check)."""
+    parser = _Parser(
+        prog="ingest",
+        description="Turn news sites into clean, structured article records.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    crawl = sub.add_parser(
+        "crawl",
+        help="crawl sites from listing pages, all stages in this process (no services needed)",
+        description="Start at listing pages (front or section pages), follow pagination and article "
+        "links on the same host, fetch, extract and store every article once. Runs the four stages in "
+        "this process on an in-memory broker; extraction uses every core.",
+    )
+    crawl.add_argument("urls", nargs="*", metavar="URL",
+                       help="start page(s): a site root also finds the site's feeds and sitemaps")
+    crawl.add_argument("--sources", type=Path, metavar="FILE",
+                       help="crawl every source of a sources file (TOML) once; see `ingest sources --help`")
+    crawl.add_argument("--out", metavar="DIR|URL", help="storage: folder, file://, s3://bucket/prefix, memory:// "
+                       "(default: $INGEST_STORAGE_URL or ./ingest-data)")
+    crawl.add_argument("--kind", choices=("listing", "article"), default="listing",
+                       help="what the start URLs are (default: listing)")
+    crawl.add_argument("--processes", type=positive, default=None,
+                       help=f"extraction processes (default: all {os.cpu_count()} cores)")
+    crawl.add_argument("--threads", type=positive, default=16, help="fetch/stage threads (default: 16)")
+    crawl.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
+                       help=f"listing hops (pagination depth) from a start page (default: {DEFAULT_MAX_DEPTH})")
+    crawl.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD",
+                       help="ignore feed and sitemap entries older than this date")
+    crawl.add_argument("--host-rate", type=non_negative_float, default=None,
+                       help="requests per second per host, 0 = unlimited (default: $INGEST_HOST_RATE or 1)")
+    crawl.add_argument("--crawl-id", help="id to tag records and log lines with (default: new)")
+    crawl.add_argument("--allow-private", action="store_true", default=None,
+                       help="allow loopback and private addresses (link-local/metadata stay refused)")
+    crawl.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    worker = sub.add_parser(
+        "worker",
+        help="run stage workers against the broker in INGEST_BROKER_URL (redis://…)",
+        description="Run worker processes for some or all stages. Start as many as you like, on as many "
+        "hosts as you like, all pointed at the same broker and storage.",
+    )
+    worker.add_argument("--stages", default=",".join(STAGES),
+                        help=f"comma-separated stages to work on (default: {','.join(STAGES)})")
+    worker.add_argument("--processes", type=positive, default=os.cpu_count() or 1,
+                        help="worker processes (default: one per core)")
+    worker.add_argument("--threads", type=positive, default=8, help="threads per process (default: 8)")
+    worker.add_argument("--allow-private", action="store_true", default=None,
+                        help="allow loopback and private addresses")
+
+    enqueue = sub.add_parser(
+        "enqueue",
+        help="send URLs to the workers (arguments, -f FILE, or - for stdin)",
+        description="Validate and send URLs to the fetch queue. Invalid URLs are reported with the line "
+        "they came from and not sent; the valid ones are. Exit code 1 when any was rejected.",
+    )
+    enqueue.add_argument("urls", nargs="*", metavar="URL", help="URLs, or - to read them from stdin")
+    enqueue.add_argument("-f", "--file", type=Path, help="read URLs from FILE, one per line (# comments)")
+    enqueue.add_argument("--kind", choices=("listing", "article"), default="article",
+                         help="listing pages are read for links; articles are extracted (default: article)")
+    enqueue.add_argument("--crawl-id", help="crawl to add the URLs to (default: new)")
+    enqueue.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
+                         help=f"listing hops to follow (default: {DEFAULT_MAX_DEPTH})")
+
+    extract = sub.add_parser(
+        "extract",
+        help="extract the article from an HTML file and print the record as JSON",
+        description="Run the extract stage on a saved page, as the pipeline would (without fetch fields).",
+    )
+    extract.add_argument("file", type=Path, help="HTML file (- for stdin)")
+    extract.add_argument("--url", required=True, help="the page's URL (for links, canonical and id)")
+    extract.add_argument("--encoding", help="charset, when the file's own declaration is wrong or missing")
+
+    sources = sub.add_parser(
+        "sources",
+        help="check, load and list the sources file (sites, start pages, patterns, intervals, rates)",
+        description="A sources file (TOML) declares each site; see examples/sources.toml. `load` registers "
+        "the sources with the running workers (Redis) and schedules their polls.",
+    )
+    sources_sub = sources.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
+    validate = sources_sub.add_parser("validate", help="check a sources file; report every error with its line")
+    validate.add_argument("file", type=Path)
+    load = sources_sub.add_parser("load", help="register the file's sources with the workers and schedule them")
+    load.add_argument("file", type=Path)
+    load.add_argument("--replace", action="store_true", help="also remove loaded sources that the file lacks")
+    sources_sub.add_parser("list", help="the loaded sources with their next poll")
+
+    add_ops_parsers(sub)
+    sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ingest`` command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "crawl":
+            return _crawl(args, settings)
+        if args.command == "worker":
+            return _worker(args, settings)
+        if args.command == "enqueue":
+            return _enqueue(args, settings)
+        if args.command == "extract":
+            return _extract(args)
+        if args.command in OPS_COMMANDS:
+            return run_ops(args, settings)
+        if args.command == "sources":
+            from workers.cli.sources import run_sources
+
+            return run_sources(args, settings)
+        return _config(settings)
+    except (UsageError, SettingsError) as exc:
+        print(f"ingest {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _crawl(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.core.logs import configure_logging
+    from workers.core.urls import InvalidURL, normalize_url
+    from workers.pipeline.crawl import progress_logger, progress_printer, run_embedded
+
+    if not args.urls and args.sources is None:
+        raise UsageError("give start URLs, or --sources FILE")
+    for url in args.urls:
+        try:
+            normalize_url(url)
+        except InvalidURL as exc:
+            raise UsageError(f"{url!r}: {exc}") from None
+    sources = None
+    if args.sources is not None:
+        from workers.sources.sourcefile import SourcesError, load_sources
+
+        try:
+            sources = load_sources(args.sources)
+        except SourcesError as exc:
+            raise UsageError(f"{args.sources} has errors:\n{exc}") from None
+    if args.urls and args.kind != "article" and (sources is not None or args.since):
+        from workers.pipeline.crawl import sources_for_urls
+
+        sources = (sources or []) + sources_for_urls(args.urls, max_depth=args.max_depth)
+    if args.since and sources is not None:
+        from dataclasses import replace
+
+        sources = [replace(s, since=args.since) for s in sources]
+    settings = settings.with_overrides(
+        broker_url="memory://",
+        storage_url=args.out,
+        host_rate=args.host_rate,
+        allow_private=args.allow_private,
+    )
+    tty = sys.stderr.isatty()
+    configure_logging(settings, quiet=tty)
+    summary = run_embedded(
+        args.urls,
+        settings,
+        processes=args.processes,
+        threads=args.threads,
+        max_depth=args.max_depth,
+        kind=args.kind,
+        crawl_id=args.crawl_id,
+        sources=sources,
+        progress=progress_printer(sys.stderr) if tty else progress_logger(),
+    )
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(summary.render())
+    return 130 if summary.interrupted else 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown or not stages:
+        raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {','.join(STAGES)}")
+    if settings.embedded:
+        raise UsageError(
+            "needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0 "
+            "(for a run without services, use `ingest crawl`)"
+        )
+    if args.allow_private:
+        os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    dramatiq_args = make_argument_parser().parse_args(
+        ["workers.pipeline.entry", "--processes", str(args.processes), "--threads", str(args.threads),
+         "--skip-logging", "--queues", *stages]
+    )
+    return int(dramatiq_main(dramatiq_args) or 0)
+
+
+def _numbered_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[tuple[str, str]]:
+    """(where, url) pairs from arguments, -f FILE and stdin, with ``where`` naming the line."""
+    for i, url in enumerate(args.urls, 1):
+        if url == "-":
+            for n, line in enumerate(stdin, 1):
+                yield f"<stdin>:{n}", line
+        else:
+            yield f"argument {i}", url
+    if args.file is not None:
+        try:
+            with args.file.open(encoding="utf-8", errors="replace") as fh:
+                for n, line in enumerate(fh, 1):
+                    yield f"{args.file}:{n}", line
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+
+
+def _enqueue(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.pipeline.enqueue import enqueue_urls
+
+    if not args.urls and args.file is None:
+        raise UsageError("give URLs as arguments, -f FILE, or - to read stdin")
+    if settings.embedded:
+        raise UsageError("needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0")
+    report = enqueue_urls(
+        _numbered_lines(args, sys.stdin), settings, kind=args.kind, crawl_id=args.crawl_id, max_depth=args.max_depth
+    )
+    for where, url, reason in report.rejected:
+        print(f"{where}: {url!r}: {reason}", file=sys.stderr)
+    print(
+        f"crawl {report.crawl_id}: enqueued {report.enqueued}, already queued {report.duplicates}, "
+        f"rejected {len(report.rejected)}",
+        file=sys.stderr,
+    )
+    return 1 if report.rejected else 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from workers.core.urls import InvalidURL, validate_url
+    from workers.extract.article import extract_article
+
+    try:
+        validate_url(args.url)
+    except InvalidURL as exc:
+        raise UsageError(f"--url {args.url!r}: {exc}") from None
+    try:
+        html = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    record = extract_article(html, args.url, encoding=args.encoding)
+    sys.stdout.write(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _config(settings: Settings) -> int:
+    from dataclasses import fields
+
+    for f in fields(Settings):
+        value = settings.redacted()[f.name]
+        shown = ",".join(value) if isinstance(value, tuple) else value
+        print(f"{ENV_PREFIX}{f.name.upper():<22} = {shown!s:<40} # {f.metadata.get('doc', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

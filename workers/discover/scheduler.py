@@ -1,0 +1,113 @@
+"""Turning sources into work: start tasks for a poll round, and the ticker that fires the schedule.
+
+The ticker runs inside every worker process that consumes the discover queue (a Dramatiq
+middleware, started after the worker boots).  Any number of them may tick: the schedule hands
+each due round to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dramatiq.broker import Broker
+from dramatiq.middleware import Middleware
+
+from workers.core.logs import get_logger
+from workers.core.messages import fetch_task
+from workers.core.urls import url_id
+from workers.discover.frontier import Seen
+from workers.discover.schedule import Schedule, poll_id
+from workers.sources.registry import Registry
+from workers.sources.sourcefile import Source
+
+__all__ = ["SchedulerMiddleware", "fire_due", "start_tasks_for"]
+
+
+def start_tasks_for(source: Source, *, crawl_id: str | None = None, poll: str | None = None) -> list[dict[str, Any]]:
+    """The fetch tasks that begin one poll of ``source`` (crawl id = source name unless given)."""
+    return [
+        fetch_task(
+            crawl_id=crawl_id or source.name,
+            url=url,
+            url_id=url_id(url),
+            kind=kind,
+            max_depth=source.max_depth,
+            source=source.name,
+            poll_id=poll,
+            found={"via": "start"},
+        )
+        for url, kind in zip(source.start_urls, source.kinds, strict=True)
+    ]
+
+
+def fire_due(
+    schedule: Schedule,
+    registry: Registry,
+    send: Callable[[str, dict[str, Any]], None],
+    seen: Seen,
+    now: float | None = None,
+) -> list[str]:
+    """Claim the due poll rounds and send their start tasks; returns the names of sources fired.
+
+    Start URLs are claimed in the round's seen-set like any discovered page, so a round fired
+    twice by accident still fetches each start page once.
+    """
+    fired = []
+    for name, due_at in schedule.claim_due(now):
+        source = registry.get(name)
+        if source is None:  # unloaded since it was scheduled
+            schedule.remove(name)
+            continue
+        poll = poll_id(due_at)
+        tasks = start_tasks_for(source, poll=poll)
+        scope = f"{source.name}/{poll}"
+        mine = seen.claim(scope, [t["url_id"] for t in tasks], f"schedule:{poll}")
+        for task, ok in zip(tasks, mine, strict=True):
+            if ok:
+                send("fetch", task)
+        seen.commit(scope, [t["url_id"] for t, ok in zip(tasks, mine, strict=True) if ok])
+        fired.append(name)
+    return fired
+
+
+class SchedulerMiddleware(Middleware):
+    """Ticks the schedule every ``tick_s`` seconds in worker processes that consume ``discover``."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        registry: Registry,
+        send: Callable[[str, dict[str, Any]], None],
+        seen: Seen,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.schedule, self.registry, self.send, self.seen = schedule, registry, send, seen
+        self.tick_s = tick_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.log = get_logger()
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        """Start ticking if this worker discovers."""
+        queues = getattr(worker, "queues", None)
+        if queues is not None and "discover" not in queues:
+            return
+        self._thread = threading.Thread(target=self._run, name="ingest-scheduler", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        """Stop ticking before the worker stops."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                for name in fire_due(self.schedule, self.registry, self.send, self.seen, time.time()):
+                    self.log.info("schedule.fired", source=name)
+            except Exception as exc:  # Redis away for a moment: try again next tick
+                self.log.warning("schedule.error", reason=f"{type(exc).__name__}: {exc}"[:300])

@@ -1,0 +1,233 @@
+"""The four stage actors: thin shells that validate, call the pure core, do the I/O, hand on.
+
+Declared on an explicit broker by :func:`declare_actors` (never at import), so the embedded
+run, the Redis workers and every test build the same actors on the broker they chose.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+import orjson
+from dramatiq.middleware import CurrentMessage
+
+from workers.core.encoder import POISON_ACTOR, POISON_QUEUE
+from workers.core.messages import InvalidMessage, fetch_task, sink_task, validate
+from workers.core.middleware import PoisonMessage
+from workers.core.storage import record_key
+from workers.core.urls import host_of, url_id
+from workers.discover.pages import Found, admissible, found_on_page
+from workers.discover.traps import query_variant_key
+from workers.extract.health import page_health
+from workers.extract.sitememory import strip_recurring
+from workers.fetch.stage import fetch
+from workers.pipeline.runtime import Runtime
+from workers.sink.record import build_record, with_text
+from workers.sources.sourcefile import DEFAULT_MAX_DEPTH as SOURCE_MAX_DEPTH
+from workers.sources.sourcefile import DEFAULT_MAX_PAGES as SOURCE_MAX_PAGES
+from workers.sources.sourcefile import Source
+
+__all__ = ["DEFAULT_MAX_DEPTH", "declare_actors"]
+
+#: Listing hops followed from a start page when the task does not say (front -> section -> page 2
+#: -> page 3 …): pagination depth.  The page budget per poll is what stops a runaway crawl.
+DEFAULT_MAX_DEPTH = SOURCE_MAX_DEPTH
+#: Pages one poll of a crawl without a sources file may discover.
+DEFAULT_MAX_PAGES = SOURCE_MAX_PAGES
+
+
+def _received(kind: str, message: Any) -> dict[str, Any]:
+    try:
+        return validate(kind, message)
+    except InvalidMessage as exc:
+        raise PoisonMessage(str(exc)) from None
+
+
+def _retries() -> int:
+    current = CurrentMessage.get_current_message()
+    return int(current.options.get("retries", 0)) if current is not None else 0
+
+
+def _message_id() -> str:
+    current = CurrentMessage.get_current_message()
+    # Called outside a worker (tests, scripts) there is no redelivery to recognise: a fresh owner.
+    return current.message_id if current is not None else uuid.uuid4().hex
+
+
+def _trace(task: dict[str, Any]) -> dict[str, Any]:
+    return {"url": task["url"], "url_id": task["url_id"], "crawl_id": task["crawl_id"], "host": host_of(task["url"])}
+
+
+def fetch_stage(rt: Runtime, message: Any) -> None:
+    """Fetch one URL politely, store the raw page, send its claim check on to discover or extract."""
+    task = _received("fetch", message)
+    source = rt.sources.get(task["source"]) if "source" in task else None
+    fetch(rt, task, source, _trace(task), _retries())
+
+
+def claim_scope(task: dict[str, Any], kind: str, refresh: bool = False) -> str:
+    """The seen-set a URL of ``kind`` is claimed in: articles once per crawl (or per poll when the
+    source asks for refreshes), discovery pages once per poll round, so each round re-reads them."""
+    poll = task.get("poll_id")
+    if poll and (kind != "article" or refresh):
+        return f"{task['crawl_id']}/{poll}"
+    return str(task["crawl_id"])
+
+
+#: Distinct query strings one path may have within a crawl (calendar and session-id traps).
+MAX_QUERY_VARIANTS = 50
+
+
+def discover_stage(rt: Runtime, message: Any) -> None:
+    """Read a stored discovery page (listing, home, feed, sitemap, robots.txt) and send each URL
+    it leads to on to fetch, once per crawl, within the source's limits."""
+    page = _received("page", message)
+    trace = _trace(page)
+    started = time.perf_counter()
+    body = rt.storage.get(page["raw_key"])
+    source = rt.sources.get(page["source"]) if "source" in page else None
+    if source is not None:
+        allowed = frozenset(source.allowed_hosts or [trace["host"]])
+    else:
+        # An ad-hoc crawl stays on the start host, and on the host a redirect led it to.
+        allowed = frozenset(page.get("allowed_hosts") or [trace["host"]]) | {host_of(page["final_url"])}
+    max_depth = page.get("max_depth", source.max_depth if source else DEFAULT_MAX_DEPTH)
+    found = found_on_page(page["kind"], body, page["final_url"], page.get("content_type"),
+                          allowed_hosts=allowed, since=source.since if source else None)
+    found = [
+        f for f in admissible(found, allowed_hosts=allowed, source=source)
+        if f.kind != "listing" or page["depth"] < max_depth
+    ]
+    found = _within_query_budget(rt, page["crawl_id"], found)
+    refresh = bool(source and source.refresh)
+    by_scope: dict[str, list[Found]] = {}
+    for f in found:
+        by_scope.setdefault(claim_scope(page, f.kind, refresh), []).append(f)
+    new: list[tuple[str, Found]] = []
+    for scope, items in by_scope.items():
+        claimed = rt.seen.claim(scope, [url_id(f.url) for f in items], owner=_message_id())
+        new += [(scope, f) for f, mine in zip(items, claimed, strict=True) if mine]
+    budget_key = f"{page['crawl_id']}/{page.get('poll_id', '-')}"
+    limit = source.max_pages if source else DEFAULT_MAX_PAGES
+    granted = rt.limits.take(budget_key, len(new), limit) if new else 0
+    sent: dict[str, list[str]] = {}
+    for scope, f in new[:granted]:
+        sent.setdefault(scope, []).append(url_id(f.url))
+        depth = page["depth"] + (1 if f.kind == "listing" else 0)
+        provenance = {"via": f.via, "published": f.published, "title": f.title, "referrer": page["url"]}
+        rt.send("fetch", fetch_task(
+            crawl_id=page["crawl_id"], url=f.url, url_id=url_id(f.url), kind=f.kind, depth=depth,
+            max_depth=max_depth, allowed_hosts=None if source else sorted(allowed),
+            source=page.get("source"), poll_id=page.get("poll_id"), found=provenance,
+        ))
+    for scope, ids in sent.items():
+        rt.seen.commit(scope, ids)
+    ms = int((time.perf_counter() - started) * 1000)
+    articles = sum(1 for f in found if f.kind == "article")
+    if granted < len(new):
+        rt.outcome("discover.limit", reason=f"page budget of {limit} per poll reached", dropped=len(new) - granted,
+                   **trace)
+    rt.outcome("discover.done", kind=page["kind"], links=len(found), articles=articles, new=granted, ms=ms, **trace)
+
+
+def _within_query_budget(rt: Runtime, crawl_id: str, found: list[Found]) -> list[Found]:
+    """Drop URLs whose path already has too many query variants (a trap answering every query)."""
+    with_query = [f for f in found if "?" in f.url]
+    if not with_query:
+        return found
+    dropped: set[str] = set()
+    groups: dict[str, list[Found]] = {}
+    for f in with_query:
+        groups.setdefault(query_variant_key(f.url), []).append(f)
+    for key, items in groups.items():
+        admitted = rt.limits.admit_variants(f"{crawl_id}:{key}", [f.url for f in items], MAX_QUERY_VARIANTS)
+        dropped.update(f.url for f, ok in zip(items, admitted, strict=True) if not ok)
+    return [f for f in found if f.url not in dropped]
+
+
+def extract_stage(rt: Runtime, message: Any) -> None:
+    """Extract the article from a stored page, strip what the site repeats on every page, note
+    duplicates and the host's extraction health, and send the record to the sink."""
+    page = _received("page", message)
+    trace = _trace(page)
+    started = time.perf_counter()
+    html = rt.storage.get(page["raw_key"])
+    extracted = rt.extract(html, page["final_url"], page.get("encoding"))
+    # Health is judged on the extraction itself: before site memory strips the host's repeated
+    # blocks, and without the feed's date standing in for one the page no longer shows.
+    rt.health.record(page_health(extracted, host=trace["host"], fetched_at=page["fetched_at"]))
+    if not extracted.get("text"):
+        rt.outcome("extract.empty", ms=int((time.perf_counter() - started) * 1000), bytes=len(html), **trace)
+        return
+    kept, dropped = strip_recurring(extracted["text"].split("\n\n"), trace["host"], page["url_id"], rt.site_memory)
+    if dropped:
+        extracted = with_text(extracted, "\n\n".join(kept))
+    record = build_record(extracted, page)
+    record["duplicate_of"], record["duplicate_kind"] = rt.duplicates.check_and_add(
+        page["url_id"], record["content_sha256"], record["text"]
+    )
+    sink = sink_task(crawl_id=page["crawl_id"], url_id=page["url_id"], record=record)
+    if "source" in page:
+        sink["source"] = page["source"]
+    rt.send("sink", sink)
+    ms = int((time.perf_counter() - started) * 1000)
+    rt.outcome("extract.done", ms=ms, bytes=len(html), words=record["word_count"], site_blocks_dropped=dropped,
+               duplicate_of=record["duplicate_of"], **trace)
+
+
+def sink_stage(rt: Runtime, message: Any) -> None:
+    """Write the record once: a repeated delivery finds it there and is a no-op."""
+    task = _received("sink", message)
+    record = task["record"]
+    trace = {"url": record["url"], "url_id": task["url_id"], "crawl_id": task["crawl_id"], "host": record["host"]}
+    started = time.perf_counter()
+    body = orjson.dumps(record)
+    source = rt.sources.get(task["source"]) if "source" in task else None
+    written = rt.storage.put_new(_prefixed(source, record_key(record["host"], task["url_id"])), body)
+    ms = int((time.perf_counter() - started) * 1000)
+    rt.outcome("sink.stored" if written else "sink.exists", ms=ms, bytes=len(body), **trace)
+
+
+def _prefixed(source: Source | None, key: str) -> str:
+    """A storage key under the source's own prefix, when it has one."""
+    return f"{source.storage_prefix}{key}" if source is not None and source.storage_prefix else key
+
+
+def poison(**kwargs: Any) -> None:
+    """The address of undecodable messages (see workers.core.encoder): always dead-letters them."""
+    raise PoisonMessage(str(kwargs.get("reason", "undecodable message")))
+
+
+_STAGES = {"discover": discover_stage, "fetch": fetch_stage, "extract": extract_stage, "sink": sink_stage}
+
+
+def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare the stage actors on ``broker`` bound to ``rt``, and wire ``rt.send`` to them."""
+    actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+    common: dict[str, Any] = {"throws": (PoisonMessage,), "broker": broker}
+    for stage, fn in _STAGES.items():
+        options = dict(common)
+        if stage == "fetch":
+            # The fetch actor decides itself when to give up (it knows the failure's nature),
+            # so Retries only needs a ceiling above that and the backoff between attempts.
+            options.update(max_retries=rt.settings.fetch_retries + 1, min_backoff=1_000, max_backoff=120_000)
+
+        def run(message: dict[str, Any], _fn: Any = fn) -> None:
+            _fn(rt, message)
+
+        run.__name__ = stage
+        actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(run)
+    actors[POISON_ACTOR] = dramatiq.actor(actor_name=POISON_ACTOR, queue_name=POISON_QUEUE, **common)(poison)
+
+    def send(stage: str, task: dict[str, Any]) -> None:
+        actors[stage].send(task)
+
+    def send_later(stage: str, task: dict[str, Any], delay_ms: int) -> None:
+        actors[stage].send_with_options(args=(task,), delay=delay_ms)
+
+    rt.send = send
+    rt.send_later = send_later
+    return actors

@@ -1,0 +1,172 @@
+"""The services an actor needs, built once per process and handed to the actors explicitly.
+
+Keeping clients here (storage, HTTP, Redis-backed shared state) instead of in module globals is
+what lets a test build a whole pipeline on a fresh broker, and lets the embedded run and the
+Redis workers share every line of stage code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from workers.core.logs import get_logger
+from workers.core.settings import Settings
+from workers.core.storage import Storage, deadletter_key, open_storage
+from workers.discover.frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
+from workers.discover.schedule import MemorySchedule, RedisSchedule, Schedule
+
+# Imported up front, not lazily inside a worker thread: threads racing through a first import of
+# trafilatura were seen to get a half-initialised module (ImportError) instead of waiting.
+from workers.extract.article import extract_article
+from workers.extract.duplicates import DuplicateIndex, MemoryDuplicateIndex, RedisDuplicateIndex
+from workers.extract.health import HealthStore, MemoryHealthStore, RedisHealthStore
+from workers.extract.sitememory import MemorySiteMemory, RedisSiteMemory, SiteMemory
+from workers.fetch.politeness import HostPolicy, MemoryHostPolicy, RedisHostPolicy
+from workers.fetch.robots import MemoryRobotsCache, RedisRobotsCache, RobotsCache
+from workers.fetch.validators import MemoryValidators, RedisValidators, Validators
+from workers.sources.registry import MemoryRegistry, RedisRegistry, Registry
+
+__all__ = ["Runtime", "build_runtime"]
+
+#: Outcomes that are not failures, logged at info; everything else is a warning.
+_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent", "not_modified"}
+
+
+def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
+    return extract_article(html, url, encoding=encoding)
+
+
+@dataclass
+class Runtime:
+    """Everything the stage actors share within one process."""
+
+    settings: Settings
+    storage: Storage
+    seen: Seen
+    policy: HostPolicy
+    robots: RobotsCache
+    limits: Limits
+    sources: Registry
+    schedule: Schedule
+    validators: Validators
+    site_memory: SiteMemory
+    duplicates: DuplicateIndex
+    health: HealthStore
+    client_factory: Callable[[], httpx.Client]
+    pool: Executor | None = None
+    outcomes: Counter[str] = field(default_factory=Counter)
+    bytes_fetched: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _client: httpx.Client | None = None
+    send: Callable[[str, dict[str, Any]], None] = field(default=lambda stage, task: None)
+    send_later: Callable[[str, dict[str, Any], int], None] = field(default=lambda stage, task, ms: None)
+
+    def __post_init__(self) -> None:
+        self.log = get_logger()
+
+    @property
+    def client(self) -> httpx.Client:
+        """The process's HTTP client (one connection pool shared by all fetch threads)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self.client_factory()
+        return self._client
+
+    def extract(self, html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
+        """Run extraction inline or on the process pool (the embedded run's way to use every core)."""
+        if self.pool is None:
+            return _extract_inline(html, url, encoding)
+        return self.pool.submit(_extract_inline, html, url, encoding).result()
+
+    def outcome(self, event: str, **fields: Any) -> None:
+        """Record one outcome: count it and write its one log line."""
+        stage, _, result = event.partition(".")
+        with self._lock:
+            self.outcomes[event] += 1
+            if stage == "fetch" and result == "done":
+                self.bytes_fetched += int(fields.get("bytes") or 0)
+        if result in _QUIET_OUTCOMES:
+            self.log.info(event, **fields)
+        else:
+            self.log.warning(event, **fields)
+
+    def dead_letter(self, stage: str, message_id: str, letter: dict[str, Any]) -> None:
+        """Keep a dead message with its reason under ``deadletters/`` and count it."""
+        with self._lock:
+            self.outcomes[f"{stage}.dead"] += 1
+        self.storage.put(deadletter_key(stage, message_id), orjson.dumps(letter, default=str))
+
+    def close(self) -> None:
+        """Release the HTTP client and the process pool."""
+        if self._client is not None:
+            self._client.close()
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    redis_client: Any = None,
+    pool: Executor | None = None,
+    resolver: Any = None,
+) -> Runtime:
+    """Wire the services for the settings' broker: in-process state, or shared state in Redis."""
+    from workers.fetch.netguard import build_client
+
+    shared = _memory_state(settings) if redis_client is None else _redis_state(settings, redis_client)
+    return Runtime(
+        settings=settings,
+        storage=open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint),
+        client_factory=lambda: build_client(settings, resolver=resolver),
+        pool=pool,
+        **shared,
+    )
+
+
+def _lease_ttl(settings: Settings) -> float:
+    # Leases outlive the longest request, so a live fetch never loses its place to a "dead" one.
+    return settings.request_timeout + 60
+
+
+def _memory_state(settings: Settings) -> dict[str, Any]:
+    """The embedded run's state: everything in this process."""
+    return {
+        "seen": MemorySeen(),
+        "policy": MemoryHostPolicy(lease_ttl_s=_lease_ttl(settings)),
+        "robots": MemoryRobotsCache(),
+        "limits": MemoryLimits(),
+        "sources": MemoryRegistry(),
+        "schedule": MemorySchedule(),
+        "validators": MemoryValidators(),
+        "site_memory": MemorySiteMemory(),
+        "duplicates": MemoryDuplicateIndex(),
+        "health": MemoryHealthStore(),
+    }
+
+
+def _redis_state(settings: Settings, client: Any) -> dict[str, Any]:
+    """State shared through Redis by every worker on every host."""
+    ns = settings.namespace
+    return {
+        "seen": make_seen(client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
+                          error_rate=settings.bloom_error),
+        "policy": RedisHostPolicy(client, ns, lease_ttl_s=_lease_ttl(settings)),
+        "robots": RedisRobotsCache(client, ns),
+        "limits": RedisLimits(client, ns),
+        "sources": RedisRegistry(client, ns),
+        "schedule": RedisSchedule(client, ns),
+        "validators": RedisValidators(client, ns),
+        "site_memory": RedisSiteMemory(client, ns),
+        "duplicates": RedisDuplicateIndex(client, ns),
+        "health": RedisHealthStore(client, ns),
+    }
