@@ -63,9 +63,10 @@ def test_garbage_bytes_are_dead_lettered_and_their_neighbours_processed(
         assert procs[0].proc.poll() is None, "the worker is still running"
         assert procs[0].stop() == 0
     letters = [orjson.loads(storage.get(k)) for k in storage.keys("deadletters/")]
-    reasons = sorted(letter["reason"] for letter in letters)
-    assert any("undecodable" in r for r in reasons) and any("malformed message" in r for r in reasons)
-    assert any("sink message invalid" in r for r in reasons)
+    assert sorted(letter["reason"] for letter in letters) == ["poison"] * 3
+    errors = [letter["last_error"]["error"] for letter in letters]
+    assert any("undecodable" in r for r in errors) and any("malformed message" in r for r in errors)
+    assert any("sink message invalid" in r for r in errors)
     dead_events = [e for p in procs for e in p.events() if str(e.get("event", "")).endswith(".dead")]
     assert len(dead_events) == 3 and all(e["reason"] for e in dead_events)
     # Settled, not stranded: nothing left unacknowledged, the garbage in Dramatiq's dead-letter set.

@@ -17,11 +17,12 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit
 
-from workers.core.encoder import SafeOrjsonEncoder
-from workers.core.middleware import DeadLetters, DeadLetterSink, InFlight, LogContext
-from workers.core.redisbroker import CrawlRedisBroker
+from workers.core.deadletters import DeadLetterStore
+from workers.core.encoder import POISON_ACTOR, POISON_QUEUE, SafeOrjsonEncoder
+from workers.core.middleware import DeadLetters, DeadLetterSink, InFlight, LogContext, PoisonMessage
+from workers.core.redisbroker import CrawlRedisBroker, SafeRetries
 from workers.core.settings import Settings
 
 __all__ = ["QUEUES", "make_broker"]
@@ -39,6 +40,7 @@ def make_broker(
     settings: Settings,
     *,
     dead_letters: DeadLetterSink | None = None,
+    dead_letter_store: DeadLetterStore | None = None,
     in_flight: InFlight | None = None,
     redis_client: Any = None,
 ) -> dramatiq.Broker:
@@ -54,8 +56,8 @@ def make_broker(
         LogContext(),
         # Dramatiq runs after_* hooks in reverse order: listed before Retries, DeadLetters sees
         # Retries' verdict (message.failed) instead of running ahead of it.
-        DeadLetters(dead_letters),
-        Retries(max_retries=DEFAULT_MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        DeadLetters(dead_letters, dead_letter_store),
+        SafeRetries(max_retries=DEFAULT_MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
     ]
     if in_flight is not None:
         middleware.append(in_flight)
@@ -77,5 +79,12 @@ def make_broker(
         )
     for queue in QUEUES:
         broker.declare_queue(queue)
+    # Every broker can settle poison: undecodable bytes and bad envelopes are addressed to it.
+    dramatiq.actor(actor_name=POISON_ACTOR, queue_name=POISON_QUEUE, throws=(PoisonMessage,), broker=broker)(poison)
     dramatiq.set_broker(broker)
     return broker
+
+
+def poison(**kwargs: Any) -> None:
+    """The address of undecodable messages (see workers.core.encoder): always dead-letters them."""
+    raise PoisonMessage(str(kwargs.get("reason", "undecodable message")))

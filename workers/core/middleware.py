@@ -7,22 +7,21 @@ Plain classes with Dramatiq's before/after hooks, one concern each, installed in
 from __future__ import annotations
 
 import threading
-import time
+import traceback
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
+from workers.core.deadletters import DeadLetterStore, make_letter
+from workers.core.encoder import POISON_ACTOR
 from workers.core.logs import get_logger
 
-__all__ = ["DeadLetters", "InFlight", "LogContext", "PoisonMessage"]
-
-
-class PoisonMessage(Exception):
-    """A message that can never succeed (it does not validate): dead-letter it, do not retry."""
+__all__ = ["DeadLetters", "InFlight", "LogContext", "PoisonMessage", "reason_code"]
 
 
 class LogContext(Middleware):
@@ -49,17 +48,34 @@ class LogContext(Middleware):
 DeadLetterSink = Callable[[str, str, dict[str, Any]], None]
 
 
+class PoisonMessage(Exception):
+    """A message that can never succeed (it does not validate): dead-letter it, do not retry."""
+
+    #: The dead letter's ``reason``: a short code an operator filters by (``ingest dlq list --reason``).
+    reason_code = "poison"
+
+
+def reason_code(exception: BaseException | None, retries_spent: bool) -> str:
+    """The short reason a failed message is dead-lettered with."""
+    if isinstance(exception, PoisonMessage):
+        return exception.reason_code
+    return "retries_exhausted" if retries_spent else "error"
+
+
 class DeadLetters(Middleware):
-    """Record every message that ends failed: one ``<stage>.dead`` line and a stored copy with reason.
+    """Record every message that ends failed: one ``<stage>.dead`` line and a dead letter with reason.
 
     Its after-hook runs after :class:`dramatiq.middleware.Retries`', so it sees the final verdict: a message is
     dead when Retries gave up, when the actor raised :class:`PoisonMessage`, or when the encoder
     turned undecodable bytes into a message for the poison actor (see :mod:`workers.core.redisbroker`).
+    The letter goes to ``store`` (Redis, no expiry: the durable copy) and to ``record`` (a copy in
+    storage, best effort: storage may be what is down).
     """
 
-    def __init__(self, record: DeadLetterSink | None = None) -> None:
+    def __init__(self, record: DeadLetterSink | None = None, store: DeadLetterStore | None = None) -> None:
         self.log = get_logger()
         self.record = record
+        self.store = store
 
     def after_process_message(
         self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
@@ -70,27 +86,39 @@ class DeadLetters(Middleware):
         if exception is None or not getattr(message, "failed", False):
             return
         stage = message.queue_name.removesuffix(".DQ")
-        reason = f"{type(exception).__name__}: {exception}"
+        error = f"{type(exception).__name__}: {exception}"
+        code = reason_code(exception, retries_spent=not isinstance(exception, PoisonMessage))
         task = message.args[0] if message.args and isinstance(message.args[0], dict) else {}
-        fields = {k: task.get(k) for k in ("url", "url_id", "crawl_id") if isinstance(task, dict) and k in task}
-        self.log.error(f"{stage}.dead", reason=reason[:500], retries=message.options.get("retries", 0), **fields)
+        fields = {k: task.get(k) for k in ("url", "url_id", "crawl_id", "source") if k in task}
+        if isinstance(task.get("url"), str):
+            fields["host"] = urlsplit(task["url"]).hostname
+        if message.actor_name == POISON_ACTOR:
+            fields["original"] = message.kwargs
+        # Retries counts a failed attempt before it gives up, but not one it aborts (a PoisonMessage).
+        attempts = int(message.options.get("retries", 0)) + (1 if isinstance(exception, PoisonMessage) else 0)
+        self.log.error(f"{stage}.dead", reason=code, error=error[:500], attempt=attempts, **fields)
+        letter = make_letter(
+            letter_id=message.message_id, stage=stage, reason=code, error=error, attempts=attempts,
+            traceback="".join(traceback.format_exception(exception)),
+            message={
+                "queue_name": stage,
+                "actor_name": message.actor_name,
+                "args": list(message.args),
+                "kwargs": message.kwargs,
+                "message_id": message.message_id,
+            },
+            fields=fields,
+        )
+        if self.store is not None:
+            try:
+                self.store.add(letter)
+            except Exception as exc:  # Redis away: the message is nacked into Dramatiq's own queue still
+                self.log.error("deadletter.unrecorded", error=str(exc)[:300], message_id=message.message_id)
         if self.record is not None:
-            letter = {
-                "stage": stage,
-                "reason": reason,
-                "dead_at": time.time(),
-                "retries": message.options.get("retries", 0),
-                "message": {
-                    "message_id": message.message_id,
-                    "actor_name": message.actor_name,
-                    "args": list(message.args),
-                    "kwargs": message.kwargs,
-                },
-            }
             try:
                 self.record(stage, message.message_id, letter)
             except Exception as exc:  # a storage outage must not turn a dead letter into a crash
-                self.log.error("deadletter.unrecorded", reason=str(exc)[:300], message_id=message.message_id)
+                self.log.warning("deadletter.unmirrored", error=str(exc)[:300], message_id=message.message_id)
 
 
 class InFlight(Middleware):

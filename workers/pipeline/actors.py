@@ -14,7 +14,6 @@ import dramatiq
 import orjson
 from dramatiq.middleware import CurrentMessage
 
-from workers.core.encoder import POISON_ACTOR, POISON_QUEUE
 from workers.core.messages import InvalidMessage, fetch_task, sink_task, validate
 from workers.core.middleware import PoisonMessage
 from workers.core.storage import record_key
@@ -196,11 +195,6 @@ def _prefixed(source: Source | None, key: str) -> str:
     return f"{source.storage_prefix}{key}" if source is not None and source.storage_prefix else key
 
 
-def poison(**kwargs: Any) -> None:
-    """The address of undecodable messages (see workers.core.encoder): always dead-letters them."""
-    raise PoisonMessage(str(kwargs.get("reason", "undecodable message")))
-
-
 _STAGES = {"discover": discover_stage, "fetch": fetch_stage, "extract": extract_stage, "sink": sink_stage}
 
 
@@ -220,7 +214,6 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.A
 
         run.__name__ = stage
         actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(run)
-    actors[POISON_ACTOR] = dramatiq.actor(actor_name=POISON_ACTOR, queue_name=POISON_QUEUE, **common)(poison)
 
     def send(stage: str, task: dict[str, Any]) -> None:
         actors[stage].send(task)
