@@ -97,6 +97,19 @@ class S3Server:
 
     endpoint: str
     bucket: str
+    server: Any = None
+
+    def stop(self) -> None:
+        """Take the endpoint down (connections refused); the buckets survive in this process."""
+        self.server.stop()
+
+    def start(self) -> None:
+        """Bring the endpoint back on the same port, serving the same buckets."""
+        from moto.server import ThreadedMotoServer
+
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
 
     def env(self) -> dict[str, str]:
         """Environment for a process that should store into this server."""
@@ -118,7 +131,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    s3 = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket="ingest-test")
+    s3 = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket="ingest-test", server=server)
     # moto keeps its state per Python process, not per server: start every test from empty.
     urllib.request.urlopen(urllib.request.Request(f"{s3.endpoint}/moto-api/reset", method="POST"), timeout=10)
     for key, value in s3.env().items():
@@ -127,7 +140,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     try:
         yield s3
     finally:
-        server.stop()
+        s3.server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -59,7 +59,7 @@ def test_every_hostile_case_ends_in_exactly_one_outcome_and_no_page_is_lost() ->
     assert {e["url"] for e in retries} == {normalize_url(server.url(p)) for p in
                                            ("/flaky/recovers", "/reset", "/stall", "/retry-seconds")}
     dead = [e for e in logs if e["event"] == "fetch.dead"]
-    assert all("gave up after 2 attempts" in e["reason"] for e in dead)
+    assert dead and all("gave up after 2 attempts" in e["error"] and e["reason"] == "retries_exhausted" for e in dead)
     assert not summary.interrupted and summary.stored == 2
     storage = open_storage(settings.storage_url)
     assert len(list(storage.keys("deadletters/fetch/"))) == 3, "each dead letter kept with its reason"

@@ -75,8 +75,20 @@ class Settings:
     max_bytes: int = field(default=10_000_000, metadata={"doc": "largest page body downloaded"})
     max_redirects: int = field(default=5, metadata={"doc": "redirect hops followed"})
     fetch_retries: int = field(default=4, metadata={"doc": "retries of a transient fetch failure"})
+    page_time_limit: float = field(
+        default=5.0,
+        metadata={"doc": "seconds one page may take in discovery or extraction (a killable child process); "
+                  "over it the page ends as <stage>.timeout and is dead-lettered"},
+    )
+    storage_retry_for: float = field(
+        default=6 * 3600.0,
+        metadata={"doc": "seconds a message keeps retrying (backing off) while object storage is down"},
+    )
+    # A live worker heartbeats from its consumer threads, which page parsing (in a child process)
+    # never blocks; what can still freeze it is a GC pause, a starved CPU or a stopped container.
+    # 30 s rides those out, and must stay well above the per-page limit (validated).
     heartbeat_timeout_ms: int = field(
-        default=10_000, metadata={"doc": "ms without heartbeat before a worker counts as dead"}
+        default=30_000, metadata={"doc": "ms without heartbeat before a worker counts as dead (>= 3x page limit)"}
     )
     maintenance_chance: int = field(
         default=250_000, metadata={"doc": "per-million chance a broker command requeues dead work"}
@@ -129,6 +141,13 @@ class Settings:
             raise SettingsError("INGEST_BLOOM_CAPACITY must be positive and INGEST_BLOOM_ERROR between 0 and 1")
         if not 10 <= self.poll_ms <= 10_000:
             raise SettingsError("INGEST_POLL_MS must be between 10 and 10000")
+        if self.page_time_limit <= 0 or self.storage_retry_for < 0:
+            raise SettingsError("INGEST_PAGE_TIME_LIMIT must be positive and INGEST_STORAGE_RETRY_FOR not negative")
+        if self.heartbeat_timeout_ms < 3 * self.page_time_limit * 1000:
+            raise SettingsError(
+                f"INGEST_HEARTBEAT_TIMEOUT_MS={self.heartbeat_timeout_ms} must be at least 3x INGEST_PAGE_TIME_LIMIT "
+                f"({self.page_time_limit:g} s): a worker busy with one slow page would otherwise lose it to another"
+            )
         if self.host_concurrency < 1:
             raise SettingsError("INGEST_HOST_CONCURRENCY must be at least 1")
         if self.max_bytes <= 0 or self.max_redirects < 0 or self.fetch_retries < 0:

@@ -8,6 +8,7 @@ repeated delivery of the same article a no-op instead of a second write.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +16,18 @@ from urllib.parse import urlsplit
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError
+from obstore.exceptions import BaseError as ObstoreError
 from obstore.store import LocalStore, MemoryStore, ObjectStore, S3Store
 
 __all__ = [
+    "STORE_ERRORS",
     "Storage",
     "StorageError",
     "deadletter_key",
     "open_storage",
     "raw_key",
     "record_key",
+    "version_key",
 ]
 
 
@@ -34,6 +38,12 @@ class StorageError(ValueError):
 def record_key(host: str, url_id: str) -> str:
     """Where an article record lives: one object per URL id, grouped by host so a host is listable."""
     return f"articles/{host}/{url_id[:2]}/{url_id}.json"
+
+
+def version_key(host: str, url_id: str, version: int) -> str:
+    """Where version ``version`` of a record is kept once the record has changed (refreshed
+    sources): outside ``articles/``, so listing the archive still gives one record per URL."""
+    return f"versions/{host}/{url_id[:2]}/{url_id}/{version:06d}.json"
 
 
 def raw_key(host: str, url_id: str, content_sha256: str) -> str:
@@ -120,6 +130,15 @@ def open_storage(url: str, *, s3_endpoint: str | None = None) -> Storage:
             kwargs["virtual_hosted_style_request"] = False
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         client_options = {"allow_http": True} if endpoint and endpoint.startswith("http://") else None
+        # A few quick retries of a dropped request, then the error: a store that is down for
+        # minutes is waited out by the stages' own backoff (INGEST_STORAGE_RETRY_FOR), which
+        # frees the worker thread instead of blocking it for a minute inside one request.
+        kwargs["retry_config"] = {"max_retries": 3, "retry_timeout": timedelta(seconds=15)}
         s3 = S3Store(parts.netloc, prefix=prefix, region=region, client_options=client_options, **kwargs)  # type: ignore[arg-type]
         return Storage(s3, url)
     raise StorageError(f"{url!r}: expected a folder, file://, s3:// or memory:// URL")
+
+
+#: Failures of the object store itself (unreachable, erroring, refusing credentials), as opposed to
+#: a missing key: worth retrying while the store is down (see ``INGEST_STORAGE_RETRY_FOR``).
+STORE_ERRORS: tuple[type[BaseException], ...] = (ObstoreError,)

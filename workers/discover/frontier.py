@@ -4,6 +4,11 @@ A claim records *who* claimed a URL (the id of the discover message that found i
 that it was seen.  If a worker dies after claiming but before its fetch messages were sent,
 the broker redelivers the same discover message, the claims come back as "yours", and the
 fetches are sent again.  A plain set would answer "seen" and the article would be lost.
+
+Claiming is two-phase: ``claim`` (pending, held by its owner), send, then ``commit`` (sent: no
+owner gets it again).  Claims that will not be sent (a page budget's cut) are given back with
+``release`` and stay claimable by the next poll.  So a crash anywhere between claim and commit
+leaves the URL with its owner, never marked as sent without having been sent.
 """
 
 from __future__ import annotations
@@ -25,8 +30,16 @@ class Seen(Protocol):
         ...
 
     def commit(self, crawl_id: str, url_ids: Sequence[str]) -> None:
-        """Called after the claimed URLs' tasks were sent (only the Bloom variant needs it)."""
+        """Mark claimed URLs as sent, after their tasks were sent: no owner claims them again."""
         ...
+
+    def release(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> None:
+        """Give back ``owner``'s claims that will not be sent (uncommitted only): claimable again."""
+        ...
+
+
+#: What a claim becomes once its task was sent: no owner (a short hash) ever equals it.
+_SENT = "+"
 
 
 class MemorySeen:
@@ -43,7 +56,19 @@ class MemorySeen:
             return [claims.setdefault(uid, owner) == owner for uid in url_ids]
 
     def commit(self, crawl_id: str, url_ids: Sequence[str]) -> None:
-        """Nothing to do: the claim already recorded the URLs."""
+        """See :meth:`Seen.commit`."""
+        with self._lock:
+            claims = self._claims.setdefault(crawl_id, {})
+            for uid in url_ids:
+                claims[uid] = _SENT
+
+    def release(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> None:
+        """See :meth:`Seen.release`."""
+        with self._lock:
+            claims = self._claims.get(crawl_id, {})
+            for uid in url_ids:
+                if claims.get(uid) == owner:
+                    del claims[uid]
 
 
 # One round trip per discovered page, however many links it has: HSETNX each id, and for ids
@@ -65,6 +90,25 @@ end
 return out
 """
 
+# ARGV[1] = the sent marker, then ids.  HSET, not a check of the owner: only the owner commits.
+_COMMIT_LUA = """
+for i = 2, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+end
+return #ARGV - 1
+"""
+
+# ARGV[1] = owner, then ids: only the owner's pending claims go; a sent URL stays sent.
+_RELEASE_LUA = """
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return n
+"""
+
 
 class RedisSeen:
     """The seen-set in Redis: one hash per crawl, ``url_id -> owner``, shared by all hosts."""
@@ -72,17 +116,28 @@ class RedisSeen:
     def __init__(self, client: Any, namespace: str = "ingest") -> None:
         self._namespace = namespace
         self._script = client.register_script(_CLAIM_LUA)
+        self._commit = client.register_script(_COMMIT_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
 
     def claim(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> list[bool]:
         """See :meth:`Seen.claim`."""
         if not url_ids:
             return []
-        key = f"{self._namespace}:seen:{crawl_id}"
-        result = self._script(keys=[key], args=[_short(owner), *url_ids])
+        result = self._script(keys=[self._key(crawl_id)], args=[_short(owner), *url_ids])
         return [bool(x) for x in result]
 
     def commit(self, crawl_id: str, url_ids: Sequence[str]) -> None:
-        """Nothing to do: the claim already recorded the URLs."""
+        """See :meth:`Seen.commit` (the stored owner becomes one character: smaller, not larger)."""
+        if url_ids:
+            self._commit(keys=[self._key(crawl_id)], args=[_SENT, *url_ids])
+
+    def release(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> None:
+        """See :meth:`Seen.release`."""
+        if url_ids:
+            self._release(keys=[self._key(crawl_id)], args=[_short(owner), *url_ids])
+
+    def _key(self, crawl_id: str) -> str:
+        return f"{self._namespace}:seen:{crawl_id}"
 
 
 def _short(owner: str) -> str:
@@ -241,6 +296,9 @@ class BloomSeen:
     def commit(self, crawl_id: str, url_ids: Sequence[str]) -> None:
         """Mark ids as seen, after their tasks were sent."""
         self._run("mark", crawl_id, url_ids)
+
+    def release(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> None:
+        """Nothing to do: an id is marked only by :meth:`commit`, so an unsent one was never marked."""
 
 
 def make_seen(client: Any, namespace: str, backend: str = "exact", *, capacity: int = 10_000_000,

@@ -1,9 +1,13 @@
 """The recrawl schedule: each source's listing pages, feeds and sitemaps polled again every interval.
 
-The schedule is a sorted set of ``source name -> next due time``.  Claiming due sources moves
-their next due time forward in the same atomic step, so however many discover workers tick at
-once, a poll fires once per interval.  In Redis (with AOF on) it survives restarts of every
-worker and of Redis itself; the embedded run keeps the same structure in memory.
+The schedule is a sorted set of ``source name -> next due time``.  The scheduler reads the due
+rounds (``due``), sends each round's start tasks, and only then moves the round's due time
+forward (``advance``, a compare-and-set on the due time): a worker dying in between leaves the
+round due, so the next tick fires it again (the same round id, so the seen-sets keep its pages
+from being fetched twice); however many discover workers tick, one of them advances each round.
+``claim_due`` does both steps at once, for callers with nothing to do in between.  In Redis
+(with AOF on) it survives restarts of every worker and of Redis itself; the embedded run keeps
+the same structure in memory.
 """
 
 from __future__ import annotations
@@ -35,6 +39,15 @@ class Schedule(Protocol):
         """Sources due at ``now``, as (name, due time); each is rescheduled one interval later."""
         ...
 
+    def due(self, now: float | None = None) -> list[tuple[str, float]]:
+        """Sources due at ``now``, as (name, due time), earliest first; nothing changes."""
+        ...
+
+    def advance(self, name: str, due_at: float, now: float | None = None) -> bool:
+        """Reschedule the round due at ``due_at`` one interval on (or end a once-only source);
+        False, changing nothing, when that round was advanced already or the source was reset."""
+        ...
+
     def entries(self) -> dict[str, tuple[float, float]]:
         """Every source with (next due time, interval seconds)."""
         ...
@@ -62,18 +75,33 @@ class MemorySchedule:
     def claim_due(self, now: float | None = None) -> list[tuple[str, float]]:
         """See :meth:`Schedule.claim_due`."""
         now = time.time() if now is None else now
-        claimed = []
         with self._lock:
-            for name, due in sorted(self._due.items(), key=lambda kv: kv[1]):
-                if due > now:
-                    continue
-                claimed.append((name, due))
-                interval = self._interval[name]
-                if interval > 0:
-                    self._due[name] = _next_due(due, interval, now)
-                else:
-                    del self._due[name], self._interval[name]
-        return claimed
+            return [(name, due) for name, due in self._due_locked(now) if self._advance_locked(name, due, now)]
+
+    def due(self, now: float | None = None) -> list[tuple[str, float]]:
+        """See :meth:`Schedule.due`."""
+        now = time.time() if now is None else now
+        with self._lock:
+            return self._due_locked(now)
+
+    def advance(self, name: str, due_at: float, now: float | None = None) -> bool:
+        """See :meth:`Schedule.advance`."""
+        now = time.time() if now is None else now
+        with self._lock:
+            return self._advance_locked(name, due_at, now)
+
+    def _due_locked(self, now: float) -> list[tuple[str, float]]:
+        return [(name, due) for name, due in sorted(self._due.items(), key=lambda kv: kv[1]) if due <= now]
+
+    def _advance_locked(self, name: str, due_at: float, now: float) -> bool:
+        if self._due.get(name) != due_at:
+            return False
+        interval = self._interval[name]
+        if interval > 0:
+            self._due[name] = _next_due(due_at, interval, now)
+        else:
+            del self._due[name], self._interval[name]
+        return True
 
     def entries(self) -> dict[str, tuple[float, float]]:
         """See :meth:`Schedule.entries`."""
@@ -110,6 +138,26 @@ return out
 """
 
 
+# KEYS: due zset, interval hash. ARGV: name, due time of the round, now.  Advances only the
+# round the caller fired: a round advanced by another ticker, or reset by ``set``, stays as it is.
+_ADVANCE_LUA = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then
+  return 0
+end
+local at, now = tonumber(ARGV[2]), tonumber(ARGV[3])
+local interval = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if interval > 0 then
+  local missed = math.max(0, math.floor((now - at) / interval))
+  redis.call('ZADD', KEYS[1], at + (missed + 1) * interval, ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+
 class RedisSchedule:
     """The schedule in Redis: ``{ns}:schedule`` (name -> due) and ``{ns}:schedule:interval``."""
 
@@ -118,6 +166,7 @@ class RedisSchedule:
         self._due_key = f"{namespace}:schedule"
         self._interval_key = f"{namespace}:schedule:interval"
         self._claim = client.register_script(_CLAIM_LUA)
+        self._advance = client.register_script(_ADVANCE_LUA)
 
     def set(self, name: str, interval_s: float, due_at: float) -> None:
         """See :meth:`Schedule.set`."""
@@ -138,6 +187,17 @@ class RedisSchedule:
         now = time.time() if now is None else now
         flat = self._claim(keys=[self._due_key, self._interval_key], args=[repr(now), 100])
         return [(_text(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def due(self, now: float | None = None) -> list[tuple[str, float]]:
+        """See :meth:`Schedule.due`."""
+        now = time.time() if now is None else now
+        due = self._client.zrangebyscore(self._due_key, "-inf", repr(now), start=0, num=100, withscores=True)
+        return [(_text(name), float(score)) for name, score in due]
+
+    def advance(self, name: str, due_at: float, now: float | None = None) -> bool:
+        """See :meth:`Schedule.advance`."""
+        now = time.time() if now is None else now
+        return bool(self._advance(keys=[self._due_key, self._interval_key], args=[name, repr(due_at), repr(now)]))
 
     def entries(self) -> dict[str, tuple[float, float]]:
         """See :meth:`Schedule.entries`."""

@@ -50,13 +50,19 @@ def fire_due(
     seen: Seen,
     now: float | None = None,
 ) -> list[str]:
-    """Claim the due poll rounds and send their start tasks; returns the names of sources fired.
+    """Send the start tasks of each due poll round, then reschedule it; returns the sources fired.
 
-    Start URLs are claimed in the round's seen-set like any discovered page, so a round fired
-    twice by accident still fetches each start page once.
+    Send first, reschedule after: a failure in between (Redis gone, the process killed) leaves
+    the round due and the next tick fires it again, where rescheduling first would lose it.
+    Start URLs are claimed in the round's seen-set like any discovered page, by an owner every
+    firing of the round shares, and committed once sent: a round fired again re-sends only
+    what was not sent, and two tickers firing one round at once at worst both send a start
+    page (a duplicate fetch whose pages the seen-sets dedupe; a lost round would not come back).
+    Only the ticker that advances a round counts it as fired.
     """
+    now = time.time() if now is None else now
     fired = []
-    for name, due_at in schedule.claim_due(now):
+    for name, due_at in schedule.due(now):
         source = registry.get(name)
         if source is None:  # unloaded since it was scheduled
             schedule.remove(name)
@@ -68,8 +74,9 @@ def fire_due(
         for task, ok in zip(tasks, mine, strict=True):
             if ok:
                 send("fetch", task)
-        seen.commit(scope, [t["url_id"] for t, ok in zip(tasks, mine, strict=True) if ok])
-        fired.append(name)
+                seen.commit(scope, [task["url_id"]])
+        if schedule.advance(name, due_at, now):
+            fired.append(name)
     return fired
 
 

@@ -44,6 +44,8 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs
 _META_CHARSET = re.compile(
     rb"""<(?:meta\b[^>]*?charset|\?xml\b[^>]*?encoding)\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE
 )
+# Where a try of _META_CHARSET may start; see _declared_charset.
+_META_STARTS = (re.compile(rb"<meta\b", re.IGNORECASE), re.compile(rb"<\?xml\b", re.IGNORECASE))
 # Labels whose WHATWG meaning differs from Python's codec of the same name (browsers decode
 # "iso-8859-1" as windows-1252, "gb2312" as gb18030, …), so pages read as they do in a browser.
 _LABELS = {
@@ -105,8 +107,7 @@ def decode_html(raw: bytes, encoding: str | None = None) -> str:
     for bom, codec in _BOMS:
         if raw.startswith(bom):
             return raw[len(bom) :].decode(codec, "replace")
-    meta = _META_CHARSET.search(raw[:8192])
-    declared = [c for c in (_codec(encoding), _codec(meta[1] if meta else None)) if c]
+    declared = [c for c in (_codec(encoding), _codec(_declared_charset(raw[:8192]))) if c]
     # A page declared as UTF-16 without a BOM is the one case where valid UTF-8 proves nothing.
     wide = [c for c in declared if c.startswith(("utf-16", "utf-32"))]
     for codec in (*wide, "utf-8", *declared):
@@ -120,6 +121,27 @@ def decode_html(raw: bytes, encoding: str | None = None) -> str:
         return decode_file(raw)
     except Exception:  # a guessing library failing must still give text
         return raw.decode("utf-8", "replace")
+
+
+def _declared_charset(head: bytes) -> bytes | None:
+    """The label of the first ``<meta … charset=…>`` or ``<?xml … encoding=…>``: ``_META_CHARSET.search``.
+
+    A plain search tries every ``<meta`` and ``<?xml``, and each try reads up to the next ``>``:
+    8 KB of ``<?xml`` without one took a tenth of a second.  Once a ``<meta`` fails, every ``<meta``
+    before the same ``>`` fails too (its text is a tail of the first one's), and so for ``<?xml``;
+    so each kind's search resumes at that ``>``, and the earlier of the two next tries goes first.
+    """
+    upcoming = [start.search(head) for start in _META_STARTS]
+    while True:
+        tries = [(found.start(), kind) for kind, found in enumerate(upcoming) if found is not None]
+        if not tries:
+            return None
+        start, kind = min(tries)
+        match = _META_CHARSET.match(head, start)
+        if match:
+            return match.group(1)
+        end = head.find(b">", start)
+        upcoming[kind] = None if end < 0 else _META_STARTS[kind].search(head, end)
 
 
 def parse_html(text: str) -> _Element | None:

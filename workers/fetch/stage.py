@@ -44,6 +44,8 @@ class TransientFailure(dramatiq.Retry):
 class GiveUp(PoisonMessage):
     """A transient failure that ran out of attempts: dead-letter it with the reason, no more retries."""
 
+    reason_code = "retries_exhausted"
+
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

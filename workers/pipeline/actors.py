@@ -11,20 +11,21 @@ import uuid
 from typing import Any
 
 import dramatiq
-import orjson
 from dramatiq.middleware import CurrentMessage
 
+from workers.core.broker import DEFAULT_MAX_RETRIES
 from workers.core.messages import InvalidMessage, fetch_task, sink_task, validate
 from workers.core.middleware import PoisonMessage
-from workers.core.storage import record_key
 from workers.core.urls import host_of, url_id
 from workers.discover.pages import Found, admissible, found_on_page
 from workers.discover.traps import query_variant_key
 from workers.extract.health import page_health
 from workers.extract.sitememory import strip_recurring
 from workers.fetch.stage import fetch
+from workers.pipeline.guards import guarded, retry_policy
 from workers.pipeline.runtime import Runtime
 from workers.sink.record import build_record, with_text
+from workers.sink.write import write_record
 from workers.sources.sourcefile import DEFAULT_MAX_DEPTH as SOURCE_MAX_DEPTH
 from workers.sources.sourcefile import DEFAULT_MAX_PAGES as SOURCE_MAX_PAGES
 from workers.sources.sourcefile import Source
@@ -94,8 +95,9 @@ def discover_stage(rt: Runtime, message: Any) -> None:
         # An ad-hoc crawl stays on the start host, and on the host a redirect led it to.
         allowed = frozenset(page.get("allowed_hosts") or [trace["host"]]) | {host_of(page["final_url"])}
     max_depth = page.get("max_depth", source.max_depth if source else DEFAULT_MAX_DEPTH)
-    found = found_on_page(page["kind"], body, page["final_url"], page.get("content_type"),
-                          allowed_hosts=allowed, since=source.since if source else None)
+    # In the page pool: a hostile page ends as discover.timeout instead of freezing the worker.
+    found = rt.bounded(found_on_page, page["kind"], body, page["final_url"], page.get("content_type"),
+                       allowed_hosts=allowed, since=source.since if source else None)
     found = [
         f for f in admissible(found, allowed_hosts=allowed, source=source)
         if f.kind != "listing" or page["depth"] < max_depth
@@ -105,14 +107,18 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     by_scope: dict[str, list[Found]] = {}
     for f in found:
         by_scope.setdefault(claim_scope(page, f.kind, refresh), []).append(f)
+    owner = _message_id()
     new: list[tuple[str, Found]] = []
     for scope, items in by_scope.items():
-        claimed = rt.seen.claim(scope, [url_id(f.url) for f in items], owner=_message_id())
+        claimed = rt.seen.claim(scope, [url_id(f.url) for f in items], owner=owner)
         new += [(scope, f) for f, mine in zip(items, claimed, strict=True) if mine]
     budget_key = f"{page['crawl_id']}/{page.get('poll_id', '-')}"
     limit = source.max_pages if source else DEFAULT_MAX_PAGES
     granted = rt.limits.take(budget_key, len(new), limit) if new else 0
     sent: dict[str, list[str]] = {}
+    cut: dict[str, list[str]] = {}
+    for scope, f in new[granted:]:
+        cut.setdefault(scope, []).append(url_id(f.url))
     for scope, f in new[:granted]:
         sent.setdefault(scope, []).append(url_id(f.url))
         depth = page["depth"] + (1 if f.kind == "listing" else 0)
@@ -124,11 +130,16 @@ def discover_stage(rt: Runtime, message: Any) -> None:
         ))
     for scope, ids in sent.items():
         rt.seen.commit(scope, ids)
+    # Only what was sent stays claimed: the budget's cut goes back, for the next poll to claim.
+    # Given back after the sends, so a crash before this point leaves it with this message,
+    # whose redelivery claims it again (a redelivery's budget may then defer it a poll, never drop it).
+    for scope, ids in cut.items():
+        rt.seen.release(scope, ids, owner)
     ms = int((time.perf_counter() - started) * 1000)
     articles = sum(1 for f in found if f.kind == "article")
     if granted < len(new):
-        rt.outcome("discover.limit", reason=f"page budget of {limit} per poll reached", dropped=len(new) - granted,
-                   **trace)
+        rt.outcome("discover.limit", reason=f"page budget of {limit} per poll reached; the rest waits for the next",
+                   deferred=len(new) - granted, **trace)
     rt.outcome("discover.done", kind=page["kind"], links=len(found), articles=articles, new=granted, ms=ms, **trace)
 
 
@@ -178,20 +189,21 @@ def extract_stage(rt: Runtime, message: Any) -> None:
 
 
 def sink_stage(rt: Runtime, message: Any) -> None:
-    """Write the record once: a repeated delivery finds it there and is a no-op."""
+    """Write the record once; for a source with ``refresh``, a new version when its text changed.
+    A repeated delivery, or unchanged text, finds it there and is a no-op (``sink.exists``)."""
     task = _received("sink", message)
     record = task["record"]
     trace = {"url": record["url"], "url_id": task["url_id"], "crawl_id": task["crawl_id"], "host": record["host"]}
     started = time.perf_counter()
-    body = orjson.dumps(record)
     source = rt.sources.get(task["source"]) if "source" in task else None
-    written = rt.storage.put_new(_prefixed(source, record_key(record["host"], task["url_id"])), body)
+    written = write_record(rt.storage, record, task["url_id"], prefix=_prefixed(source, ""),
+                           versioned=bool(source and source.refresh))
     ms = int((time.perf_counter() - started) * 1000)
-    rt.outcome("sink.stored" if written else "sink.exists", ms=ms, bytes=len(body), **trace)
+    rt.outcome(f"sink.{written.outcome}", ms=ms, bytes=written.bytes, version=written.version, **trace)
 
 
 def _prefixed(source: Source | None, key: str) -> str:
-    """A storage key under the source's own prefix, when it has one."""
+    """A storage key under the source's own prefix, when it has one (``""``: the prefix itself)."""
     return f"{source.storage_prefix}{key}" if source is not None and source.storage_prefix else key
 
 
@@ -204,16 +216,13 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.A
     common: dict[str, Any] = {"throws": (PoisonMessage,), "broker": broker}
     for stage, fn in _STAGES.items():
         options = dict(common)
+        options["retry_when"] = retry_policy(DEFAULT_MAX_RETRIES)
         if stage == "fetch":
             # The fetch actor decides itself when to give up (it knows the failure's nature),
             # so Retries only needs a ceiling above that and the backoff between attempts.
-            options.update(max_retries=rt.settings.fetch_retries + 1, min_backoff=1_000, max_backoff=120_000)
-
-        def run(message: dict[str, Any], _fn: Any = fn) -> None:
-            _fn(rt, message)
-
-        run.__name__ = stage
-        actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(run)
+            options.update(retry_when=retry_policy(rt.settings.fetch_retries + 1), min_backoff=1_000,
+                           max_backoff=120_000)
+        actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(guarded(stage, fn, rt))
 
     def send(stage: str, task: dict[str, Any]) -> None:
         actors[stage].send(task)

@@ -7,13 +7,11 @@ cap it at one core, so here it runs on a process pool sized to the machine.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
@@ -26,7 +24,7 @@ from workers.core.settings import Settings
 from workers.core.urls import host_of, normalize_url, url_id
 from workers.discover.scheduler import start_tasks_for
 from workers.pipeline.actors import DEFAULT_MAX_DEPTH, declare_actors
-from workers.pipeline.runtime import Runtime, build_runtime
+from workers.pipeline.runtime import Runtime, build_runtime, page_pool
 from workers.sources.sourcefile import Source, default_source
 
 __all__ = ["CrawlSummary", "new_crawl_id", "run_embedded", "sources_for_urls", "start_tasks"]
@@ -210,15 +208,13 @@ def run_embedded(
     else:
         tasks = start_tasks(urls, crawl_id=crawl_id, kind=kind, max_depth=max_depth)
     processes = processes if processes is not None else (os.cpu_count() or 1)
-    pool = None
-    if processes > 1:
-        # forkserver, not fork: this process already runs threads, and forking those is unsafe.
-        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
-    rt = build_runtime(settings, pool=pool, resolver=resolver)
+    # Pages are parsed in killable children even with one process: the per-page time limit must
+    # hold here as on the workers, and only a child can be stopped in the middle of C code.
+    rt = build_runtime(settings, pool=page_pool(settings, processes), resolver=resolver)
     for source in sources or []:
         rt.sources.put(source)
     in_flight = InFlight()
-    broker = make_broker(settings, in_flight=in_flight, dead_letters=rt.dead_letter)
+    broker = make_broker(settings, in_flight=in_flight, dead_letters=rt.dead_letter, dead_letter_store=rt.dead_letters)
     declare_actors(broker, rt)
     worker = Worker(broker, worker_threads=threads, worker_timeout=100)
     started = time.monotonic()

@@ -2,11 +2,16 @@
 
 Used by ``ingest enqueue`` and importable from Python (``enqueue_urls``).  Bad lines are
 reported with where they came from and skipped; the good ones are always sent.
+
+Each URL is claimed, sent, then committed in the seen-set.  The claim's owner is the same for
+every enqueue into one crawl, so when a run dies (or Redis goes away) after a claim and before
+its send, running the same enqueue again finds the uncommitted claim its own and sends the URL;
+committed URLs are duplicates.  Two enqueues of one URL into one crawl at the same moment may
+both send it: a duplicate fetch, which the sink absorbs, never a lost URL.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +61,7 @@ def enqueue_urls(
     seen = make_seen(client, settings.namespace, settings.seen_backend, capacity=settings.bloom_capacity,
                      error_rate=settings.bloom_error)
     report = EnqueueReport(crawl_id=crawl_id or new_crawl_id())
-    run = uuid.uuid4().hex[:12]
+    owner = f"enqueue:{report.crawl_id}"
     try:
         for where, raw in lines:
             raw = raw.strip()
@@ -68,9 +73,9 @@ def enqueue_urls(
                 report.rejected.append((where, raw, str(exc)))
                 continue
             uid = url_id(url)
-            # One owner per line: a URL repeated in the input, or sent by an earlier run into the
-            # same crawl, is a duplicate, not "ours again".
-            if not seen.claim(report.crawl_id, [uid], owner=f"enqueue:{run}:{where}")[0]:
+            # A URL repeated in the input, or sent by an earlier run into the same crawl, was
+            # committed after its send and is a duplicate; one claimed but never sent is ours again.
+            if not seen.claim(report.crawl_id, [uid], owner=owner)[0]:
                 report.duplicates += 1
                 continue
             task = fetch_task(

@@ -6,6 +6,8 @@ Settings are read from the environment once, here, then passed down explicitly.
 
 from __future__ import annotations
 
+import os
+
 import redis
 from dramatiq import Worker
 
@@ -14,7 +16,7 @@ from workers.core.logs import configure_logging
 from workers.core.settings import Settings
 from workers.discover.scheduler import SchedulerMiddleware
 from workers.pipeline.actors import declare_actors
-from workers.pipeline.runtime import build_runtime
+from workers.pipeline.runtime import build_runtime, page_pool
 
 settings = Settings.from_env()
 # dramatiq's CLI builds its Worker with the default 1 s idle poll, and a delayed message (a fetch
@@ -25,8 +27,13 @@ assert _defaults is not None and "worker_timeout" in _defaults, "dramatiq's Work
 _defaults["worker_timeout"] = settings.poll_ms
 configure_logging(settings)
 _client = redis.Redis.from_url(settings.broker_url)
-runtime = build_runtime(settings, redis_client=_client)
-broker = make_broker(settings, dead_letters=runtime.dead_letter, redis_client=_client)
+# Page parsing (discover, extract) runs in killable children, started only when a page comes: a
+# fetch or sink worker never starts one.  A slot per core and a half keeps the cores busy while
+# a child is being replaced.
+_pool = page_pool(settings, max(2, (os.cpu_count() or 1) * 3 // 2))
+runtime = build_runtime(settings, redis_client=_client, pool=_pool)
+broker = make_broker(settings, dead_letters=runtime.dead_letter, dead_letter_store=runtime.dead_letters,
+                     redis_client=_client)
 actors = declare_actors(broker, runtime)
 broker.add_middleware(
     SchedulerMiddleware(runtime.schedule, runtime.sources, runtime.send, runtime.seen)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import httpx
 import orjson
+from dramatiq.middleware import CurrentMessage
 
+from workers.core.bounded import BoundedPool
+from workers.core.deadletters import DeadLetterStore, MemoryDeadLetters, RedisDeadLetters, make_letter
 from workers.core.logs import get_logger
 from workers.core.settings import Settings
-from workers.core.storage import Storage, deadletter_key, open_storage
+from workers.core.storage import STORE_ERRORS, Storage, deadletter_key, open_storage
 from workers.discover.frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
 from workers.discover.schedule import MemorySchedule, RedisSchedule, Schedule
 
@@ -36,12 +39,26 @@ from workers.sources.registry import MemoryRegistry, RedisRegistry, Registry
 
 __all__ = ["Runtime", "build_runtime"]
 
+T = TypeVar("T")
+
+#: Fields of an outcome worth keeping in a dead letter.
+_LETTER_FIELDS = {"url", "url_id", "crawl_id", "source", "host", "status", "ms", "bytes"}
+
 #: Outcomes that are not failures, logged at info; everything else is a warning.
 _QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent", "not_modified"}
 
 
 def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
     return extract_article(html, url, encoding=encoding)
+
+
+#: What the children of the page pool import once, before they are forked.
+POOL_PRELOAD = ["workers.pipeline.runtime", "workers.extract.article", "workers.discover.pages"]
+
+
+def page_pool(settings: Settings, size: int) -> BoundedPool:
+    """The killable child processes that parse pages within ``INGEST_PAGE_TIME_LIMIT``."""
+    return BoundedPool(size, settings.page_time_limit, preload=POOL_PRELOAD)
 
 
 @dataclass
@@ -61,7 +78,8 @@ class Runtime:
     duplicates: DuplicateIndex
     health: HealthStore
     client_factory: Callable[[], httpx.Client]
-    pool: Executor | None = None
+    pool: BoundedPool | None = None
+    dead_letters: DeadLetterStore = field(default_factory=MemoryDeadLetters)
     outcomes: Counter[str] = field(default_factory=Counter)
     bytes_fetched: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,10 +100,14 @@ class Runtime:
         return self._client
 
     def extract(self, html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
-        """Run extraction inline or on the process pool (the embedded run's way to use every core)."""
+        """Extract a page within the per-page time limit (in the page pool; inline without one)."""
+        return self.bounded(_extract_inline, html, url, encoding)
+
+    def bounded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in the page pool, killed past the per-page time limit (PageTimeout)."""
         if self.pool is None:
-            return _extract_inline(html, url, encoding)
-        return self.pool.submit(_extract_inline, html, url, encoding).result()
+            return fn(*args, **kwargs)
+        return self.pool.run(partial(fn, *args, **kwargs) if kwargs else fn, *([] if kwargs else args))
 
     def outcome(self, event: str, **fields: Any) -> None:
         """Record one outcome: count it and write its one log line."""
@@ -100,24 +122,41 @@ class Runtime:
             self.log.warning(event, **fields)
 
     def dead_letter(self, stage: str, message_id: str, letter: dict[str, Any]) -> None:
-        """Keep a dead message with its reason under ``deadletters/`` and count it."""
+        """Mirror a dead letter under ``deadletters/`` in storage and count it (the broker's
+        middleware has already kept it in the dead-letter store)."""
         with self._lock:
             self.outcomes[f"{stage}.dead"] += 1
         self.storage.put(deadletter_key(stage, message_id), orjson.dumps(letter, default=str))
 
+    def give_up(self, stage: str, reason: str, error: str, message: dict[str, Any], **fields: Any) -> None:
+        """Dead-letter a message the stage settled itself as a permanent failure (a 404, a page
+        that is not HTML): no exception, no retry, but an operator sees it and can retry it."""
+        current = CurrentMessage.get_current_message()
+        letter_id = current.message_id if current is not None else f"{stage}-{message.get('url_id', '')}"
+        letter = make_letter(letter_id=letter_id, stage=stage, reason=reason, error=error,
+                             attempts=int(current.options.get("retries", 0)) + 1 if current is not None else 1,
+                             message={"queue_name": stage, "actor_name": stage, "args": [message], "kwargs": {},
+                                      "message_id": letter_id},
+                             fields={k: v for k, v in fields.items() if k in _LETTER_FIELDS})
+        self.dead_letters.add(letter)
+        try:
+            self.dead_letter(stage, letter_id, letter)
+        except STORE_ERRORS as exc:  # the durable copy is in the store above; this one is a convenience
+            self.log.warning("deadletter.unmirrored", error=str(exc)[:300], **fields)
+
     def close(self) -> None:
-        """Release the HTTP client and the process pool."""
+        """Release the HTTP client and the page pool (its children are killed, busy or not)."""
+        if self.pool is not None:
+            self.pool.close()
         if self._client is not None:
             self._client.close()
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
 
 
 def build_runtime(
     settings: Settings,
     *,
     redis_client: Any = None,
-    pool: Executor | None = None,
+    pool: BoundedPool | None = None,
     resolver: Any = None,
 ) -> Runtime:
     """Wire the services for the settings' broker: in-process state, or shared state in Redis."""
@@ -151,6 +190,7 @@ def _memory_state(settings: Settings) -> dict[str, Any]:
         "site_memory": MemorySiteMemory(),
         "duplicates": MemoryDuplicateIndex(),
         "health": MemoryHealthStore(),
+        "dead_letters": MemoryDeadLetters(),
     }
 
 
@@ -169,4 +209,5 @@ def _redis_state(settings: Settings, client: Any) -> dict[str, Any]:
         "site_memory": RedisSiteMemory(client, ns),
         "duplicates": RedisDuplicateIndex(client, ns),
         "health": RedisHealthStore(client, ns),
+        "dead_letters": RedisDeadLetters(client, ns),
     }

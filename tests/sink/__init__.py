@@ -1,0 +1,1 @@
+"""The sink stage: records written once, new versions of refreshed articles, nothing lost in a race."""
