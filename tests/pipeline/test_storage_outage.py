@@ -60,4 +60,4 @@ def test_records_sent_while_the_store_is_down_are_written_when_it_is_back(tmp_pa
     assert len(list(storage.keys("articles/"))) == len(records)
     retries = rt.outcomes["sink.retry"]
     assert retries >= len(records), "each record waited the outage out"
-    print(f"store down 40 s: {retries} sink retries, {len(records)} records written {recovered:.1f}s after it came back")
+    print(f"store down 40 s: {retries} sink retries, {len(records)} records written {recovered:.1f}s after")

@@ -15,6 +15,7 @@ from typing import NoReturn, TextIO
 
 import orjson
 
+from workers.cli.dlq import add_dlq_parser, run_dlq
 from workers.cli.ops import OPS_COMMANDS, add_ops_parsers, run_ops
 from workers.core.argtypes import iso_date, non_negative_float, positive
 from workers.core.settings import ENV_PREFIX, Settings, SettingsError
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     sources_sub.add_parser("list", help="the loaded sources with their next poll")
 
     add_ops_parsers(sub)
+    add_dlq_parser(sub)
     sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
     return parser
 
@@ -160,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from workers.cli.sources import run_sources
 
             return run_sources(args, settings)
+        if args.command == "dlq":
+            return run_dlq(args, settings)
         return _config(settings)
     except (UsageError, SettingsError) as exc:
         print(f"ingest {args.command}: {exc}", file=sys.stderr)

@@ -8,9 +8,9 @@ repeated delivery of the same article a no-op instead of a second write.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -81,6 +81,13 @@ class Storage:
             return bytes(obstore.get(self.store, key).bytes())
         except (NotFoundError, FileNotFoundError):
             raise KeyError(key) from None
+
+    def delete(self, key: str) -> None:
+        """Remove the object under ``key`` (no error when there is none)."""
+        try:
+            obstore.delete(self.store, key)
+        except (NotFoundError, FileNotFoundError):
+            return
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""

@@ -39,7 +39,9 @@ _MODIFIED_KEYS = frozenset(
 _MODIFIED_XPATH = etree.XPath("//*[@itemprop='dateModified'][@datetime]")
 _IMAGE_KEYS = ("og:image:secure_url", "og:image:url", "og:image", "twitter:image", "twitter:image:src", "image")
 _TAG_KEYS = frozenset({"keywords", "news_keywords", "article:tag", "og:article:tag", "citation_keywords"})
-_TAG_SEPARATORS = re.compile(r"\s*[,;|]\s*")
+# Splits as r"\s*[,;|]\s*" does, in linear time: a whitespace run is tried from its start only, so a
+# keywords value of 32,000 tabs no longer takes seven seconds (each of its positions tried the run).
+_TAG_SEPARATORS = re.compile(r"(?:(?<!\s)\s+)?[,;|]\s*")
 # Below this an entry is a fragment ("a"), above it a sentence stuffed into the keywords.
 _TAG_MAX_CHARS = 80
 
@@ -47,20 +49,23 @@ _TAG_MAX_CHARS = 80
 def _json_ld(tree: _Element) -> list[dict[str, Any]]:
     """Every JSON-LD object of the page, article-like ones first."""
     found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, dict):
-            found.append(node)
-            walk(node.get("@graph"))
-
     for script in tree.iterfind(".//script[@type='application/ld+json']"):
         try:
-            walk(json.loads(script.text or ""))
+            data = json.loads(script.text or "")
         except ValueError:  # broken JSON-LD is common; the meta tags still count
             continue
+        except RecursionError:  # nested deeper than the parser goes: a hostile page, not metadata
+            continue
+        # Depth first, in document order, with a list for a stack: the nesting a page chooses must
+        # not decide how deep this function recurses.
+        stack: list[Any] = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(reversed(node))
+            elif isinstance(node, dict):
+                found.append(node)
+                stack.append(node.get("@graph"))
 
     def article_like(obj: dict[str, Any]) -> bool:
         kind = obj.get("@type")

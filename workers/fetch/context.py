@@ -45,3 +45,6 @@ class FetchContext(Protocol):
 
     def outcome(self, event: str, **fields: Any) -> None:
         """Count one outcome and write its log line."""
+
+    def give_up(self, stage: str, reason: str, error: str, message: dict[str, Any], **fields: Any) -> None:
+        """Dead-letter a message the stage settled as a permanent failure."""

@@ -59,6 +59,7 @@ def fetch(rt: FetchContext, task: dict[str, Any], source: Source | None, trace: 
         if robots.transient:
             _retry(rt, attempt, settings.fetch_retries, robots.reason, None, trace)
         rt.outcome("fetch.disallowed", reason=robots.reason, **trace)
+        rt.give_up("fetch", "disallowed", robots.reason, task, **trace)
         return
     rate = source.host_rate if source is not None and source.host_rate is not None else settings.host_rate
     # A Crawl-delay of a day would hold every URL of the host for a day each: capped, the host is
@@ -161,6 +162,9 @@ def _settle(
         # A site without robots.txt is normal, not a skipped page.
         absent = task["kind"] == "robots" and result.status in {404, 410}
         rt.outcome("fetch.absent" if absent else f"fetch.{result.outcome}", reason=result.reason, **fields)
+        if not absent and result.outcome != "not_modified":
+            # A permanent failure: no retry, but a dead letter an operator can list and retry.
+            rt.give_up("fetch", result.outcome, result.reason or result.outcome, task, **fields)
         return
     digest = hashlib.sha256(result.body).hexdigest()
     key = raw_key(trace["host"], task["url_id"], digest)
