@@ -8,7 +8,9 @@ cap it at one core, so here it runs on a process pool sized to the machine.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -180,6 +182,14 @@ def progress_logger(every_s: float = 10.0) -> ProgressFn:
     return log
 
 
+def _ignore_sigint() -> Callable[[], None]:
+    """Ignore SIGINT until the returned function is called (main thread only; a no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
 def run_embedded(
     urls: list[str],
     settings: Settings,
@@ -231,14 +241,23 @@ def run_embedded(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        elapsed = time.monotonic() - started
-        if progress is not None:
-            progress(rt, in_flight, elapsed)
-            if stream.isatty():
-                stream.write("\n")
-        worker.stop(timeout=5_000)
-        broker.close()
-        rt.close()
+        # A second Ctrl-C while we stop must not cut the summary short with a traceback.
+        restore = _ignore_sigint()
+        try:
+            elapsed = time.monotonic() - started
+            if progress is not None:
+                progress(rt, in_flight, elapsed)
+                if stream.isatty():
+                    stream.write("\n")
+            if interrupted:
+                # Pages being parsed end now (their children are killed); threads stuck in a
+                # request are daemons and are not waited for beyond a moment each.
+                rt.close()
+            worker.stop(timeout=100 if interrupted else 5_000)
+            broker.close()
+            rt.close()
+        finally:
+            restore()
     return CrawlSummary(
         crawl_id=crawl_id,
         seconds=elapsed,
