@@ -376,6 +376,14 @@ class ChaosRun:
                          f"{sorted((x.get('stage'), x.get('url'), x.get('reason')) for x in letters)[:10]}")
         except Exception as exc:
             lines.append(f"dead letters: unreadable ({exc})")
+        try:
+            client = self.client()
+            for key in sorted(client.scan_iter(f"{NAMESPACE}:host:*", count=100))[:5]:
+                state = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+                lines.append(f"host policy {key.decode()}: {state} (redis time {client.time()[0]})")
+            client.close()
+        except Exception as exc:
+            lines.append(f"host policy: unreadable ({exc})")
         lines.append(f"faults so far: {[f.kind for f in self.faults]}; site faults {dict(self.server.faults())}")
         for g in self.groups.values():
             state = "running" if g.alive() else f"exited {g.current.proc.returncode if g.current else None}"

@@ -157,6 +157,8 @@ class FaultPlan:
     stall_s: float = 30.0
     #: Answers of one path that may be faulty, counted from its first request.
     max_faults_per_path: int = 2
+    #: The faults to choose from, evenly.
+    kinds: tuple[str, ...] = ("500", "stall", "stall-partial")
 
     def fault(self, path: str, attempt: int) -> str | None:
         """``"500"``, ``"stall"``, ``"stall-partial"`` or None for the ``attempt``-th request (0-based) of ``path``."""
@@ -166,7 +168,7 @@ class FaultPlan:
         rng = random.Random(digest)
         if rng.random() >= self.rate:
             return None
-        return rng.choice(("500", "stall", "stall-partial"))
+        return rng.choice(self.kinds)
 
 
 class FaultyServer:

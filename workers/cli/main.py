@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=positive, default=os.cpu_count() or 1,
                         help="worker processes (default: one per core)")
     worker.add_argument("--threads", type=positive, default=8, help="threads per process (default: 8)")
+    worker.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="serve Prometheus /metrics, /healthz and /readyz on PORT, one server for all the "
+                        "processes of this host (default: $INGEST_METRICS_PORT, off when unset)")
     worker.add_argument("--allow-private", action="store_true", default=None,
                         help="allow loopback and private addresses")
 
@@ -237,14 +240,32 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.allow_private:
         os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
+    forks: list[str] = []
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    if port:
+        settings.with_overrides(metrics_port=port)  # validates the port
+        forks = _metrics_environment(port)
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
     dramatiq_args = make_argument_parser().parse_args(
         ["workers.pipeline.entry", "--processes", str(args.processes), "--threads", str(args.threads),
-         "--skip-logging", "--queues", *stages]
+         "--skip-logging", *forks, "--queues", *stages]
     )
     return int(dramatiq_main(dramatiq_args) or 0)
+
+
+def _metrics_environment(port: int) -> list[str]:
+    """Prepare multi-process metrics for the worker processes about to start; the fork-function
+    arguments that start the one exposition server of this host."""
+    import tempfile
+
+    # A fresh directory per run: prometheus_client's multi-process files must not outlive the
+    # processes that wrote them, or a restart would count everything twice.
+    directory = tempfile.mkdtemp(prefix="ingest-metrics-")
+    os.environ.update({"PROMETHEUS_MULTIPROC_DIR": directory, "prometheus_multiproc_dir": directory,
+                       "dramatiq_prom_db": directory, ENV_PREFIX + "METRICS_PORT": str(port)})
+    return ["--fork-function", "workers.core.metrics:serve"]
 
 
 def _numbered_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[tuple[str, str]]:

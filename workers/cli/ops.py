@@ -147,7 +147,10 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if summary["overall"]["pages"] or args.host:
                 reports.append({**summary, "drift": drift(summary)})
     except redis.RedisError as exc:
-        return _fail("status", f"cannot read {settings.redacted()['broker_url']}: {exc}")
+        from workers.core.logs import redact_text
+
+        # A connection error may quote the URL it was given, password and all.
+        return _fail("status", f"cannot read {settings.redacted()['broker_url']}: {redact_text(str(exc))}")
     finally:
         client.close()
     # The hosts that need a look first, then the busiest.

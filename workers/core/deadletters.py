@@ -136,6 +136,8 @@ class RedisDeadLetters:
         self.client = client
         self.letters_key = f"{namespace}:dlq:letters"
         self.index_key = f"{namespace}:dlq:index"
+        #: Letters kept per stage, for metrics that must not read every letter on each scrape.
+        self.counts_key = f"{namespace}:dlq:counts"
 
     def add(self, letter: dict[str, Any]) -> None:
         """Keep a letter (a repeat of the same id updates it)."""
@@ -144,6 +146,8 @@ class RedisDeadLetters:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.letters_key, letter["id"], orjson.dumps(merged, default=str))
         pipe.zadd(self.index_key, {letter["id"]: float(merged["at"])})
+        if old_raw is None:
+            pipe.hincrby(self.counts_key, str(letter["stage"]), 1)
         pipe.execute()
 
     def get(self, letter_id: str) -> dict[str, Any] | None:
@@ -174,12 +178,17 @@ class RedisDeadLetters:
         ids = list(ids)
         if not ids:
             return 0
+        stages = [orjson.loads(raw)["stage"] if raw else None for raw in self.client.hmget(self.letters_key, ids)]
         pipe = self.client.pipeline(transaction=True)
         for i in range(0, len(ids), 500):
             pipe.hdel(self.letters_key, *ids[i : i + 500])
             pipe.zrem(self.index_key, *ids[i : i + 500])
+        for stage in stages:
+            if stage is not None:
+                pipe.hincrby(self.counts_key, str(stage), -1)
         results = pipe.execute()
-        return int(sum(results[0::2]))
+        chunks = (len(ids) + 499) // 500
+        return int(sum(results[0 : 2 * chunks : 2]))
 
     def count(self) -> int:
         """How many letters are kept."""

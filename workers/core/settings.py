@@ -65,6 +65,12 @@ class Settings:
     max_crawl_delay: float = field(
         default=60.0, metadata={"doc": "longest robots.txt Crawl-delay honoured, in seconds; longer ones are capped"}
     )
+    max_retry_after: float = field(
+        default=300.0,
+        metadata={
+            "doc": "longest Retry-After honoured, in seconds; longer ones are capped and the host recorded as slow"
+        },
+    )
     user_agent: str = field(
         default="ingest/0.1 (+https://github.com/ingest-news/ingest)",
         metadata={"doc": "User-Agent header, with a contact URL"},
@@ -94,6 +100,11 @@ class Settings:
         default=250_000, metadata={"doc": "per-million chance a broker command requeues dead work"}
     )
     namespace: str = field(default="ingest", metadata={"doc": "prefix of every Redis key"})
+    metrics_port: int = field(
+        default=0,
+        metadata={"doc": "port of the Prometheus /metrics, /healthz, /readyz server of `ingest worker`; 0 = off"},
+    )
+    metrics_host: str = field(default="0.0.0.0", metadata={"doc": "address the metrics server listens on"})
     poll_ms: int = field(default=200, metadata={"doc": "ms an idle worker waits between polls of its queues"})
     seen_backend: str = field(
         default="exact", metadata={"doc": "seen-set: exact (Redis hash) or bloom (Redis bitmap, ~1.8 MB per million)"}
@@ -126,7 +137,8 @@ class Settings:
         """Fail fast on values no stage could use."""
         if not self.broker_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
             raise SettingsError(
-                f"INGEST_BROKER_URL={self.broker_url!r}: expected memory://, redis://, rediss:// or unix://"
+                f"INGEST_BROKER_URL={redact_url(self.broker_url)!r}: "
+                "expected memory://, redis://, rediss:// or unix://"
             )
         if self.log_format not in {"auto", "json", "console"}:
             raise SettingsError(f"INGEST_LOG_FORMAT={self.log_format!r}: expected auto, json or console")
@@ -135,6 +147,9 @@ class Settings:
         for name in ("host_rate", "connect_timeout", "read_timeout", "request_timeout", "max_crawl_delay"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"INGEST_{name.upper()} must not be negative")
+        # Not inf or nan either: the capped value becomes a message delay in milliseconds.
+        if not 0 <= self.max_retry_after < float("inf"):
+            raise SettingsError("INGEST_MAX_RETRY_AFTER must be a number of seconds, not negative")
         if self.seen_backend not in {"exact", "bloom"}:
             raise SettingsError(f"INGEST_SEEN_BACKEND={self.seen_backend!r}: expected exact or bloom")
         if self.bloom_capacity < 1 or not 0 < self.bloom_error < 1:
@@ -148,6 +163,8 @@ class Settings:
                 f"INGEST_HEARTBEAT_TIMEOUT_MS={self.heartbeat_timeout_ms} must be at least 3x INGEST_PAGE_TIME_LIMIT "
                 f"({self.page_time_limit:g} s): a worker busy with one slow page would otherwise lose it to another"
             )
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"INGEST_METRICS_PORT={self.metrics_port}: expected a TCP port (0 = off)")
         if self.host_concurrency < 1:
             raise SettingsError("INGEST_HOST_CONCURRENCY must be at least 1")
         if self.max_bytes <= 0 or self.max_redirects < 0 or self.fetch_retries < 0:
@@ -168,13 +185,62 @@ class Settings:
 
 
 def redact_url(url: str) -> str:
-    """Mask the password in ``scheme://user:password@host`` so it never reaches a log."""
+    """Mask the credentials in a URL so they never reach a log, an error or the CLI's output.
+
+    ``scheme://user:password@host`` keeps the user (``user:***@host``); a user name alone is
+    masked whole (it is often a token).  Secret-looking query and fragment parameters
+    (``password``, ``token``, ``key``, ``X-Amz-Signature``, …) keep their names: ``?password=***&a=1``.
+    A string that is not a URL comes back unchanged.
+    """
+    from urllib.parse import unquote
+
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
+    if not sep:
         return url
-    userinfo, _, hostpart = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hostpart}" if user else f"{scheme}://***@{hostpart}"
+    cut = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    # Passwords pasted unencoded often hold an "@": the userinfo ends at the authority's last one.
+    at = rest.rfind("@", 0, cut)
+    colon = rest.find(":", 0, cut)
+    if at < 0 and colon >= 0 and not rest.startswith("[") and not rest[colon + 1 : cut].isdigit():
+        # Not host:port, so a "/", "?" or "#" inside a password ended the authority early
+        # ("user:pa/ss@host"): the userinfo runs to the last "@" of the next "@"-joined stretch.
+        at = rest.find("@", cut)
+        while at >= 0:
+            nxt = rest.find("@", at + 1)
+            if nxt < 0 or any(c in "/?#" for c in rest[at + 1 : nxt]):
+                break
+            at = nxt
+    if at >= 0:
+        userinfo, tail = rest[:at], rest[at + 1 :]
+        user, has_password, _ = userinfo.partition(":")
+        head = f"{user}:***@" if has_password and user else "***@"
+    else:
+        head, tail = "", rest
+    path_end = next((i for i, c in enumerate(tail) if c in "?#"), len(tail))
+    path, extra = tail[:path_end], tail[path_end:]
+    query, hash_, fragment = extra.partition("#")
+
+    secret_names = {"pass", "passwd", "password", "pwd", "token", "secret", "key", "apikey", "auth", "sig",
+                    "signature", "credential", "credentials"}
+
+    def mask_params(part: str) -> str:
+        pairs = []
+        for pair in part.split("&"):
+            name, eq, value = pair.partition("=")
+            norm = unquote(name).strip().lower().replace("-", "_")
+            # "_key" and friends: api_key, access_key, secret_key, x_amz_signature, client_secret, …
+            if eq and (norm in secret_names or norm.rsplit("_", 1)[-1] in secret_names):
+                pair = f"{name}=***"
+            elif eq and "://" in value:
+                pair = f"{name}={redact_url(value)}"
+            pairs.append(pair)
+        return "&".join(pairs)
+
+    if query:
+        query = "?" + mask_params(query[1:])
+    if hash_:
+        fragment = mask_params(fragment)
+    return f"{scheme}://{head}{path}{query}{hash_}{fragment}"
 
 
 def _coerce(name: str, typ: Any, raw: str) -> Any:

@@ -73,8 +73,12 @@ def url_id(normalized_url: str) -> str:
 
 
 def host_of(url: str) -> str:
-    """The lower-case host name of ``url`` (no port), used for politeness and key layout."""
-    return (urlsplit(url).hostname or "").lower()
+    """The lower-case host name of ``url`` (no port), used for politeness and key layout; "" when it
+    has none or cannot be parsed."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # "http://[x": messages carry URLs no schema can prove well-formed
+        return ""
 
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:

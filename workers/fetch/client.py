@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import email.utils
+import math
 import re
 import time
 import zlib
@@ -26,6 +27,7 @@ __all__ = [
     "HTML_TYPES",
     "OUTCOMES",
     "FetchResult",
+    "cap_retry_after",
     "classify_error",
     "classify_status",
     "fetch_page",
@@ -105,7 +107,8 @@ _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 def parse_retry_after(value: str, now: float) -> float | None:
     """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date) at epoch time ``now``.
 
-    A date in the past gives 0; a value that is neither form gives None.
+    A date in the past gives 0; a value that is neither form gives None.  The result is not
+    bounded (a number too long for a float gives inf): :func:`cap_retry_after` bounds it.
     """
     value = value.strip()
     if _DELTA_SECONDS.fullmatch(value):
@@ -117,6 +120,19 @@ def parse_retry_after(value: str, now: float) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
+
+
+def cap_retry_after(seconds: float | None, limit: float) -> tuple[float | None, bool]:
+    """``(seconds to wait, capped)`` for a parsed Retry-After: at most ``limit``; no usable value gives None.
+
+    ``capped`` is True when the server asked for longer than ``limit`` (a far-future date, an
+    overflowing number): the caller waits ``limit`` and records the host as slow.
+    """
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return None, False
+    if seconds > limit:
+        return limit, True
+    return seconds, False
 
 
 def parse_content_type(value: str | None) -> tuple[str | None, str | None]:

@@ -24,7 +24,8 @@ server's clock, so workers with skewed clocks still agree.  The rules, per host:
   block a host.  A caller refused for concurrency comes back after max(interval, EWMA, 0.1 s).
 * **Back-off**: a 429 or 503 sets the penalty to max(2 x penalty, 2 x interval, 1 s), capped at
   ``max_penalty_s``; any other answer below 500 halves it (under 1 s it is dropped).  Retry-After
-  (seconds, capped at ``max_penalty_s``) blocks the host for *every* worker until now + that.
+  (seconds, capped at ``max_penalty_s``) blocks the host for *every* worker until now + that; the
+  fetch stage has already cut it to ``INGEST_MAX_RETRY_AFTER``, the same wait its message takes.
 * **Latency**: each response's time feeds an EWMA (alpha 0.3).
 
 :class:`MemoryHostPolicy` (embedded run) and :class:`RedisHostPolicy` run the same rules: the pure

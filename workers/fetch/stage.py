@@ -20,7 +20,7 @@ import dramatiq
 from workers.core.messages import DISCOVERY_KINDS, page_task
 from workers.core.middleware import PoisonMessage
 from workers.core.storage import raw_key
-from workers.fetch.client import HTML_TYPES, FetchResult, fetch_page
+from workers.fetch.client import HTML_TYPES, FetchResult, cap_retry_after, fetch_page
 from workers.fetch.context import FetchContext
 from workers.fetch.politeness import Permit
 from workers.fetch.robots import RobotsVerdict, check, origin_of, store, verdict
@@ -79,7 +79,9 @@ def fetch(rt: FetchContext, task: dict[str, Any], source: Source | None, trace: 
             status = _load_robots(rt, task)
             return
         result = _robots_page(rt, task) if task["kind"] == "robots" else _get(rt, task, source)
-        status, retry_after = result.status, result.retry_after
+        # The host is backed off by the capped wait: a Retry-After of three years must not block
+        # it (for every worker) any longer than the message itself waits.
+        status, (retry_after, _) = result.status, cap_retry_after(result.retry_after, settings.max_retry_after)
     finally:
         rt.policy.release(trace["host"], permit.lease, latency_s=time.monotonic() - started, status=status,
                           retry_after_s=retry_after)
@@ -96,7 +98,7 @@ def _permit(rt: FetchContext, task: dict[str, Any], interval: float, trace: dict
             return permit
         if permit.wait_s > _SLEEP_S:
             rt.send_later("fetch", {**task, "slot_at": permit.slot_at}, math.ceil(permit.wait_s * 1000))
-            rt.log.debug("fetch.delayed", wait_ms=math.ceil(permit.wait_s * 1000), **trace)
+            rt.outcome("fetch.delayed", wait_ms=math.ceil(permit.wait_s * 1000), **trace)
             return None
         time.sleep(permit.wait_s)
         slot_at = permit.slot_at
@@ -116,6 +118,8 @@ def _load_robots(rt: FetchContext, task: dict[str, Any]) -> int | None:
     fetched = check(rt.robots, task["url"], rt.settings.user_agent, fetch_robots)
     again = {k: v for k, v in task.items() if k != "slot_at"}
     if fetched is None:
+        rt.outcome("fetch.robots_wait", url=task["url"], url_id=task["url_id"], crawl_id=task["crawl_id"],
+                   wait_ms=1000)
         rt.send_later("fetch", again, 1000)
     else:
         rt.send("fetch", again)
@@ -181,8 +185,11 @@ def _retry(rt: FetchContext, attempt: int, limit: int, reason: str, retry_after:
            fields: dict[str, Any]) -> None:
     if attempt >= limit:
         raise GiveUp(f"gave up after {attempt + 1} attempts: {reason}")
-    rt.outcome("fetch.retry", reason=reason, attempt=attempt + 1, **fields)
-    delay = math.ceil(retry_after * 1000) if retry_after is not None else None
+    wait, capped = cap_retry_after(retry_after, rt.settings.max_retry_after)
+    # A server asking for more than the cap is slow to recover: say so, with what it asked for.
+    asked = {"retry_after_capped": True, "retry_after_s": retry_after} if capped else {}
+    rt.outcome("fetch.retry", reason=reason, attempt=attempt + 1, **asked, **fields)
+    delay = math.ceil(wait * 1000) if wait is not None else None
     raise TransientFailure(reason, delay=delay)
 
 

@@ -109,7 +109,7 @@ class CrawlSummary:
             name: n
             for name, n in sorted(self.outcomes.items())
             if (name in skipped) == (kind == "skipped")
-            and name.split(".", 1)[1] not in {"done", "stored", "retry", "absent", "limit"}
+            and name.split(".", 1)[1] not in {"done", "stored", "retry", "absent", "limit", "delayed", "robots_wait"}
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,7 +187,11 @@ def _ignore_sigint() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return lambda: signal.signal(signal.SIGINT, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
 
 
 def run_embedded(

@@ -13,6 +13,7 @@ from dramatiq import Worker
 
 from workers.core.broker import make_broker
 from workers.core.logs import configure_logging
+from workers.core.metrics import DramatiqMetrics, Liveness, PipelineMetrics, metrics_dir
 from workers.core.settings import Settings
 from workers.discover.scheduler import SchedulerMiddleware
 from workers.pipeline.actors import declare_actors
@@ -32,9 +33,16 @@ _client = redis.Redis.from_url(settings.broker_url)
 # a child is being replaced.
 _pool = page_pool(settings, max(2, (os.cpu_count() or 1) * 3 // 2))
 runtime = build_runtime(settings, redis_client=_client, pool=_pool)
+_metrics_dir = metrics_dir()
+if settings.metrics_port and _metrics_dir is not None:
+    # `ingest worker --metrics-port` set the multi-process directory before starting this process.
+    runtime.metrics = PipelineMetrics()
 broker = make_broker(settings, dead_letters=runtime.dead_letter, dead_letter_store=runtime.dead_letters,
                      redis_client=_client)
 actors = declare_actors(broker, runtime)
 broker.add_middleware(
     SchedulerMiddleware(runtime.schedule, runtime.sources, runtime.send, runtime.seen)
 )
+if runtime.metrics is not None and _metrics_dir is not None:
+    broker.add_middleware(DramatiqMetrics())
+    broker.add_middleware(Liveness(_metrics_dir))

@@ -21,6 +21,7 @@ from dramatiq.middleware import CurrentMessage
 from workers.core.bounded import BoundedPool
 from workers.core.deadletters import DeadLetterStore, MemoryDeadLetters, RedisDeadLetters, make_letter
 from workers.core.logs import get_logger
+from workers.core.metrics import PipelineMetrics
 from workers.core.settings import Settings
 from workers.core.storage import STORE_ERRORS, Storage, deadletter_key, open_storage
 from workers.discover.frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
@@ -80,6 +81,7 @@ class Runtime:
     client_factory: Callable[[], httpx.Client]
     pool: BoundedPool | None = None
     dead_letters: DeadLetterStore = field(default_factory=MemoryDeadLetters)
+    metrics: PipelineMetrics | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
     bytes_fetched: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -110,13 +112,17 @@ class Runtime:
         return self.pool.run(partial(fn, *args, **kwargs) if kwargs else fn, *([] if kwargs else args))
 
     def outcome(self, event: str, **fields: Any) -> None:
-        """Record one outcome: count it and write its one log line."""
+        """Record one outcome: count it, feed the metrics and write its one log line."""
         stage, _, result = event.partition(".")
+        if self.metrics is not None:
+            self.metrics.outcome(event, fields)
         with self._lock:
             self.outcomes[event] += 1
             if stage == "fetch" and result == "done":
                 self.bytes_fetched += int(fields.get("bytes") or 0)
-        if result in _QUIET_OUTCOMES:
+        if result in {"delayed", "robots_wait"}:  # one per wait: for debugging, counted in the metrics
+            self.log.debug(event, **fields)
+        elif result in _QUIET_OUTCOMES:
             self.log.info(event, **fields)
         else:
             self.log.warning(event, **fields)
@@ -126,7 +132,12 @@ class Runtime:
         middleware has already kept it in the dead-letter store)."""
         with self._lock:
             self.outcomes[f"{stage}.dead"] += 1
-        self.storage.put(deadletter_key(stage, message_id), orjson.dumps(letter, default=str))
+        self._mirror(stage, message_id, letter)
+
+    def _mirror(self, stage: str, letter_id: str, letter: dict[str, Any]) -> None:
+        if self.metrics is not None:
+            self.metrics.dead_letter(stage, str(letter.get("reason", "error")))
+        self.storage.put(deadletter_key(stage, letter_id), orjson.dumps(letter, default=str))
 
     def give_up(self, stage: str, reason: str, error: str, message: dict[str, Any], **fields: Any) -> None:
         """Dead-letter a message the stage settled itself as a permanent failure (a 404, a page
@@ -140,7 +151,7 @@ class Runtime:
                              fields={k: v for k, v in fields.items() if k in _LETTER_FIELDS})
         self.dead_letters.add(letter)
         try:
-            self.dead_letter(stage, letter_id, letter)
+            self._mirror(stage, letter_id, letter)
         except STORE_ERRORS as exc:  # the durable copy is in the store above; this one is a convenience
             self.log.warning("deadletter.unmirrored", error=str(exc)[:300], **fields)
 

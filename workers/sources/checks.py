@@ -273,4 +273,9 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     # under warnings-as-errors it would reject a working file.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return re.compile(pattern)
+        try:
+            return re.compile(pattern)
+        except OverflowError as exc:  # "a{99999999999}": a bad pattern like any other
+            raise re.error(str(exc)) from None
+        except RecursionError:  # the parser recurses once per group: "(((…)))" a thousand deep
+            raise re.error("groups nested too deeply") from None

@@ -147,6 +147,9 @@ def loads(text: str, offset: int, last_line: int) -> dict[str, Any]:
     """
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table and gives up a few hundred deep.
+        raise TOMLSyntaxError(offset + _deepest_line(text), "TOML syntax: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r" \(at line (\d+), column (\d+)\)$", message)
@@ -155,3 +158,17 @@ def loads(text: str, offset: int, last_line: int) -> dict[str, Any]:
             raise TOMLSyntaxError(offset + line, f"TOML syntax: {message[: match.start()]} (column {column})") from None
         end_message = "TOML syntax: " + message.replace(" (at end of document)", " at the end")
         raise TOMLSyntaxError(max(last_line, 1), end_message) from None
+
+
+def _deepest_line(text: str) -> int:
+    """1-based line (within ``text``) where the bracket nesting is deepest, for a nesting error."""
+    open_string: str | None = None
+    depth = deepest = 0
+    line_of_deepest = 1
+    for number, line in enumerate(text.splitlines(), 1):
+        # The brackets opened on a line bound how deep it goes ("[[[…]]]" closes where it opens).
+        peak = depth + line.count("[") + line.count("{")
+        if peak > deepest:
+            deepest, line_of_deepest = peak, number
+        open_string, depth = _scan(line, open_string, depth)
+    return line_of_deepest
