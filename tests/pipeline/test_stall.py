@@ -51,7 +51,8 @@ def test_a_stalled_but_alive_worker_does_not_lose_its_messages_to_another(
                 for p in (*first, *second):
                     p.stop()
         finally:
-            os.killpg(first[0].proc.pid, signal.SIGCONT)
+            if first[0].proc.poll() is None:
+                os.killpg(first[0].proc.pid, signal.SIGCONT)
     fetched = Counter(e["url"] for e in events_named([*first, *second], "fetch.done"))
     twice = sorted(url for url, n in fetched.items() if n > 1)
     print(f"stalled {STALL_S}s holding {stalled_with} messages; pages fetched twice: {len(twice)}")

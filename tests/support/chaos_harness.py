@@ -16,14 +16,16 @@ workers, and returns a :class:`Verdict` with every problem found and the run's f
   pages extracted for the host as records stored.
 
 Figures (printed as one table line, collected as JSON): articles, records, faults injected,
-retries, redeliveries (a URL processed again by a stage that had already finished it), duplicate
-writes prevented (``sink.exists``), seconds from the end of the last fault to the next stored
-record and to the end of the crawl.
+retries, redeliveries (messages a SIGKILLed worker held, handed back by the broker, plus messages a
+worker sent back after losing Redis), reprocessed (a URL finished again by a stage that had
+finished it: what redelivery costs), duplicate writes prevented (``sink.exists``), seconds from
+the end of the last fault to the next stored record and to the end of the crawl.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -88,6 +90,10 @@ _FINISHING = {
     "extract": {"done", "empty", "timeout"},
     "sink": {"stored", "exists"},
 }
+
+
+#: What a worker logs when it sends back the messages it held across a lost Redis connection.
+_REQUEUED = re.compile(r"Requeued (\d+) stranded messages")
 
 
 class CrawlStuck(AssertionError):
@@ -231,6 +237,8 @@ class ChaosRun:
         self.expected_keys = set(self.expected.values())
         self.faults: list[FaultWindow] = []
         self.kills = 0
+        #: Messages the killed worker processes held unacknowledged when they died.
+        self.held_by_killed = 0
         self.started_at = 0.0
         self.done_at: float | None = None
 
@@ -254,7 +262,12 @@ class ChaosRun:
         self.started_at = time.time()
 
     def kill(self, name: str, *, restart_after: float = 0.0) -> None:
-        """SIGKILL one worker group and start it again ``restart_after`` seconds later."""
+        """SIGKILL one worker group and start it again ``restart_after`` seconds later.
+
+        Counts the messages the killed processes held (their ``__acks__`` sets, which the broker
+        hands back to the queues once their heartbeats are older than the heartbeat timeout).
+        """
+        before = self._heartbeats()
         window = FaultWindow(f"kill {name}", time.time())
         self.faults.append(window)
         self.groups[name].kill()
@@ -263,6 +276,24 @@ class ChaosRun:
             time.sleep(restart_after)
         self.groups[name].start()
         window.end = time.time()
+        # The killed processes' heartbeats stand still; a live one beats on every poll (200 ms).
+        time.sleep(max(0.0, window.start + 2.5 - time.time()))
+        after = self._heartbeats()
+        dead = [w for w, beat in before.items() if after.get(w) == beat]
+        client = self.client()
+        try:
+            self.held_by_killed += sum(int(client.scard(k)) for w in dead
+                                       for k in client.scan_iter(f"{NAMESPACE}:__acks__.{w}.*", count=1000))
+        finally:
+            client.close()
+
+    def _heartbeats(self) -> dict[str, float]:
+        client = self.client()
+        try:
+            return {k.decode(): float(v) for k, v in client.zrange(f"{NAMESPACE}:__heartbeats__", 0, -1,
+                                                                   withscores=True)}
+        finally:
+            client.close()
 
     def fault(self, kind: str) -> FaultWindow:
         """Note the start of a fault the scenario injects itself; set ``end`` when it is over."""
@@ -379,8 +410,8 @@ class ChaosRun:
         try:
             client = self.client()
             for key in sorted(client.scan_iter(f"{NAMESPACE}:host:*", count=100))[:5]:
-                state = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
-                lines.append(f"host policy {key.decode()}: {state} (redis time {client.time()[0]})")
+                policy = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+                lines.append(f"host policy {key.decode()}: {policy} (redis time {client.time()[0]})")
             client.close()
         except Exception as exc:
             lines.append(f"host policy: unreadable ({exc})")
@@ -482,7 +513,8 @@ class ChaosRun:
             stage, _, outcome = str(e.get("event", "")).partition(".")
             if outcome in _FINISHING.get(stage, ()) and e.get("url_id"):
                 finishing[stage][str(e["url_id"])] += 1
-        redeliveries = {s: sum(n - 1 for n in c.values()) for s, c in finishing.items()}
+        reprocessed = {s: sum(n - 1 for n in c.values()) for s, c in finishing.items()}
+        stranded = sum(int(m.group(1)) for e in events if (m := _REQUEUED.search(str(e.get("event", "")))))
         ended = [f.end for f in self.faults if f.end is not None]
         last_end = max(ended) if ended else None
         stored_at = sorted(t for e in events if e.get("event") == "sink.stored" and (t := _timestamp(e)) is not None)
@@ -497,8 +529,11 @@ class ChaosRun:
             "site_faults": dict(site_faults),
             "kills": self.kills,
             "retries": sum(n for k, n in names.items() if k.endswith(".retry")),
-            "redeliveries": sum(redeliveries.values()),
-            "redeliveries_by_stage": redeliveries,
+            "redeliveries": self.held_by_killed + stranded,
+            "held_by_killed": self.held_by_killed,
+            "stranded_requeued": stranded,
+            "reprocessed": sum(reprocessed.values()),
+            "reprocessed_by_stage": reprocessed,
             "duplicates_prevented": names.get("sink.exists", 0),
             "sink_stored_events": names.get("sink.stored", 0),
             "dead_letters": len(letters),
@@ -516,14 +551,16 @@ def figures_line(figures: dict[str, Any]) -> str:
     """One table row of a run's figures (README-ready)."""
     return (
         f"| {figures['scenario']} | {figures['articles']} | {figures['records']} | {figures['faults_injected']} "
-        f"| {figures['retries']} | {figures['redeliveries']} | {figures['duplicates_prevented']} "
+        f"| {figures['retries']} | {figures['redeliveries']} | {figures['reprocessed']} "
+        f"| {figures['duplicates_prevented']} "
         f"| {figures['dead_letters']} | {figures['recover_first_record_s']} | {figures['recover_complete_s']} "
         f"| {figures['crawl_s']} |"
     )
 
 
-FIGURES_HEADER = ("| scenario | articles | records | faults injected | retries | redeliveries | duplicates "
-                  "prevented | dead letters | first record after fault (s) | crawl done after fault (s) | crawl (s) |")
+FIGURES_HEADER = ("| scenario | articles | records | faults injected | retries | redeliveries | reprocessed "
+                  "| duplicates prevented | dead letters | first record after fault (s) | crawl done after fault (s) "
+                  "| crawl (s) |")
 
 
 def record_figures(path: Path, figures: dict[str, Any], problems: Iterable[str] = ()) -> None:

@@ -43,6 +43,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+#: Exit status of a crawl that could fetch no page at all (the cause is printed on stderr).
+EXIT_NOTHING_FETCHED = 3
+
+
 class UsageError(Exception):
     """A bad argument or setting: printed as one line, exit code 2."""
 
@@ -55,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"ingest {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     crawl = sub.add_parser(
@@ -171,6 +176,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsError) as exc:
         print(f"ingest {args.command}: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # Redis or object storage unreachable: one line that says which and where, never a traceback.
+        service = _unreachable(exc)
+        if service is None:
+            raise
+        print(f"ingest {args.command}: {service}", file=sys.stderr)
+        return 2
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ingest")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """A one-line description when ``exc`` means Redis or object storage cannot be reached."""
+    import redis
+    from obstore.exceptions import BaseError as StoreError
+
+    from workers.core.settings import redact_url
+
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        url = redact_url(os.environ.get(ENV_PREFIX + "BROKER_URL", "redis://localhost:6379/0"))
+        parts = str(exc).strip().rstrip(".").split(". ")
+        cause = parts[-1].lower() if len(parts) > 1 else parts[0]
+        return f"cannot reach Redis at {url} ({cause}); is it running, and is INGEST_BROKER_URL right?"
+    if isinstance(exc, redis.exceptions.AuthenticationError | redis.exceptions.ResponseError):
+        return f"Redis refused the command ({str(exc)[:200]}); check the password in INGEST_BROKER_URL"
+    if isinstance(exc, StoreError):
+        url = redact_url(os.environ.get(ENV_PREFIX + "STORAGE_URL", "./ingest-data"))
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return f"cannot use storage {url}: {first}"
+    return None
+
+
+def _check_storage(settings: Settings) -> None:
+    """Fail at once, in one line, when the storage cannot be reached (not after a crawl's retries)."""
+    from workers.core.storage import open_storage
+
+    from obstore.exceptions import BaseError as StoreError
+
+    from workers.core.settings import redact_url
+
+    try:
+        open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint).exists(".ingest-probe")
+    except StoreError as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"cannot use storage {redact_url(settings.storage_url)}: {first}") from None
+
+
+def _check_redis(settings: Settings) -> None:
+    """Fail at once when Redis does not answer, instead of every worker process logging it forever."""
+    import redis
+
+    redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=5).ping()
 
 
 def _crawl(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,6 +273,7 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
     )
     tty = sys.stderr.isatty()
     configure_logging(settings, quiet=tty)
+    _check_storage(settings)
     summary = run_embedded(
         args.urls,
         settings,
@@ -224,7 +289,13 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(summary.render())
-    return 130 if summary.interrupted else 0
+    if summary.interrupted:
+        return 130
+    why = summary.nothing_fetched()
+    if why is not None:
+        print(f"ingest crawl: {why}", file=sys.stderr)
+        return EXIT_NOTHING_FETCHED
+    return 0
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,6 +311,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.allow_private:
         os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
+    _check_redis(settings)
+    _check_storage(settings)
     forks: list[str] = []
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:

@@ -51,6 +51,7 @@ class RemoteError(RuntimeError):
 def _serve(conn: Connection) -> None:
     """A child's loop: run each (function, args) received and send back the outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send(_READY)
     while True:
         try:
             job = conn.recv()
@@ -65,12 +66,27 @@ def _serve(conn: Connection) -> None:
             conn.send((False, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
+_READY = "ready"
+#: How long a new child may take to start (the forkserver's first start imports the parsers, which
+#: on a loaded machine takes seconds); not part of any page's time limit.
+_START_TIMEOUT_S = 120.0
+
+
 class _Child:
     def __init__(self, ctx: Any) -> None:
         self.conn, child_end = ctx.Pipe()
         self.process: BaseProcess = ctx.Process(target=_serve, args=(child_end,), daemon=True)
         self.process.start()
         child_end.close()
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Block until the child runs its loop, so its start-up never counts against a page."""
+        if self.ready:
+            return
+        if not self.conn.poll(_START_TIMEOUT_S) or self.conn.recv() != _READY:
+            raise EOFError("the child did not start")
+        self.ready = True
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -104,6 +120,7 @@ class BoundedPool:
         with self._slots:
             child = self._take()
             try:
+                child.wait_ready()
                 child.conn.send((fn, args))
                 ready = child.conn.poll(limit)
                 if ready:

@@ -69,9 +69,19 @@ _WIDGET_HINT = re.compile(
 )
 
 
-@lru_cache(maxsize=4096)
+# Names longer than this are answered without the cache: one hostile page after another, each
+# with its own megabyte class attribute, kept gigabytes of attribute text alive as cache keys.
+_CACHED_NAMES_CHARS = 256
+
+
 def widget_kind(names: str) -> str | None:
     """The widget word that ``names`` (class and id values) contains, or None."""
+    if len(names) > _CACHED_NAMES_CHARS:
+        return _widget_kind(names)
+    return _cached_widget_kind(names)
+
+
+def _widget_kind(names: str) -> str | None:
     if not _WIDGET_HINT.search(names.lower()):
         return None
     words = [w for w in _SPLIT.split(_CAMEL.sub("-", names).lower()) if w]
@@ -83,6 +93,10 @@ def widget_kind(names: str) -> str | None:
         if first in joined and any(second in joined for second in seconds):
             return first
     return None
+
+
+# Pages and sites repeat their class names: most answers are found here.
+_cached_widget_kind = lru_cache(maxsize=4096)(_widget_kind)
 
 
 _WIDGET_TAGS = frozenset(

@@ -43,13 +43,27 @@ _MIN_WORDS, _MAX_WORDS = 8, 120
 _MAX_LINK_SHARE = 0.3
 
 
-@lru_cache(maxsize=4096)
+# Names longer than this are answered without the cache, whose keys would otherwise keep a
+# hostile page's megabyte class attributes alive long after the page.
+_CACHED_NAMES_CHARS = 256
+
+
 def is_lead_name(names: str) -> bool:
     """Whether a class attribute names an article's lead ("article-lead", "teaser-text", "ts-intro")."""
+    if len(names) > _CACHED_NAMES_CHARS:
+        return _is_lead_name(names)
+    return _cached_is_lead_name(names)
+
+
+def _is_lead_name(names: str) -> bool:
     if not _LEAD_HINT.search(names.lower()):
         return False
     words = set(_SPLIT.split(_CAMEL.sub("-", names).lower()))
     return bool(words & _LEAD_WORDS) and not words & _NOT_LEAD_WORDS
+
+
+# Pages and sites repeat their class names: most answers are found here.
+_cached_is_lead_name = lru_cache(maxsize=4096)(_is_lead_name)
 
 
 def _lead_text(elem: _Element, body_start: str) -> str:

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from dramatiq import Worker
@@ -84,6 +84,21 @@ class CrawlSummary:
     bytes_fetched: int = 0
     interrupted: bool = False
     storage: str = ""
+    #: The first dead letters (stage, reason, host, error): what an operator reads first when
+    #: nothing could be fetched.
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def nothing_fetched(self) -> str | None:
+        """Why no page could be fetched at all, in one line; None when some were."""
+        if self.pages_fetched or self.interrupted:
+            return None
+        fetch = [f for f in self.failures if f.get("stage") == "fetch"]
+        if not fetch:
+            return "no page was fetched (no start URL led anywhere)" if not self.failures else (
+                f"no page was fetched: {self.failures[0].get('error')}")
+        first = fetch[0]
+        hint = "; is the network up?" if first.get("reason") in {"retries_exhausted", "refused"} else ""
+        return f"could not reach {first.get('host') or first.get('url')}: {first.get('error')}{hint}"
 
     @property
     def stored(self) -> int:
@@ -104,12 +119,13 @@ class CrawlSummary:
         """Counts of skipped (``kind="skipped"``) or failed (``"failed"``) pages by outcome."""
         skipped = {"fetch.not_html", "fetch.too_large", "fetch.http_error", "fetch.refused", "fetch.invalid_url",
                    "fetch.not_modified", "fetch.disallowed",
-                   "fetch.redirect_loop", "extract.empty", "sink.exists"}
+                   "fetch.redirect_loop", "extract.empty", "sink.exists", "sink.stale"}
         return {
             name: n
             for name, n in sorted(self.outcomes.items())
             if (name in skipped) == (kind == "skipped")
-            and name.split(".", 1)[1] not in {"done", "stored", "retry", "absent", "limit", "delayed", "robots_wait"}
+            and name.split(".", 1)[1] not in {"done", "stored", "retry", "absent", "limit", "delayed", "robots_wait",
+                                                    "updated"}
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +142,8 @@ class CrawlSummary:
             "interrupted": self.interrupted,
             "storage": self.storage,
             "outcomes": dict(sorted(self.outcomes.items())),
+            "failures": self.failures,
+            "nothing_fetched": self.nothing_fetched(),
         }
 
     def render(self) -> str:
@@ -269,4 +287,11 @@ def run_embedded(
         bytes_fetched=rt.bytes_fetched,
         interrupted=interrupted,
         storage=rt.storage.url,
+        failures=[{"stage": x["stage"], "reason": x["reason"], "host": x.get("host"), "url": x.get("url"),
+                   "error": _short_error(str(x["last_error"]["error"]))} for x in rt.dead_letters.list()[:5]],
     )
+
+
+def _short_error(error: str) -> str:
+    """``gave up after 5 attempts: connect failed: [Errno -2] Name or service not known`` -> the cause."""
+    return error.split(": ", 1)[1] if error.startswith(("GiveUp: ", "PoisonMessage: ")) else error

@@ -46,7 +46,7 @@ T = TypeVar("T")
 _LETTER_FIELDS = {"url", "url_id", "crawl_id", "source", "host", "status", "ms", "bytes"}
 
 #: Outcomes that are not failures, logged at info; everything else is a warning.
-_QUIET_OUTCOMES = {"done", "stored", "exists", "empty", "delayed", "absent", "not_modified"}
+_QUIET_OUTCOMES = {"done", "stored", "exists", "updated", "stale", "empty", "delayed", "absent", "not_modified"}
 
 
 def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
