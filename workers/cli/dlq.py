@@ -107,11 +107,10 @@ def run_dlq(args: argparse.Namespace, settings: Settings, *, out: TextIO | None 
     if settings.embedded:
         store = _StorageLetters(settings)
     else:
-        import redis
 
         from workers.core.deadletters import RedisDeadLetters
-
-        client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=10)
+        from workers.core.redisclient import redis_client
+        client = redis_client(settings.broker_url, socket_connect_timeout=5, socket_timeout=10)
         store = RedisDeadLetters(client, settings.namespace)
     action = args.dlq_command
     if action == "list":

@@ -217,11 +217,10 @@ def _unreachable(exc: BaseException) -> str | None:
 
 def _check_storage(settings: Settings) -> None:
     """Fail at once, in one line, when the storage cannot be reached (not after a crawl's retries)."""
-    from workers.core.storage import open_storage
-
     from obstore.exceptions import BaseError as StoreError
 
     from workers.core.settings import redact_url
+    from workers.core.storage import open_storage
 
     try:
         open_storage(settings.storage_url, s3_endpoint=settings.s3_endpoint).exists(".ingest-probe")
@@ -232,9 +231,9 @@ def _check_storage(settings: Settings) -> None:
 
 def _check_redis(settings: Settings) -> None:
     """Fail at once when Redis does not answer, instead of every worker process logging it forever."""
-    import redis
 
-    redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=5).ping()
+    from workers.core.redisclient import redis_client
+    redis_client(settings.broker_url, socket_connect_timeout=5, socket_timeout=5).ping()
 
 
 def _crawl(args: argparse.Namespace, settings: Settings) -> int:

@@ -136,7 +136,8 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     if settings.embedded:
         return _fail("status", _NEEDS_REDIS)
-    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=10)
+    from workers.core.redisclient import redis_client
+    client = redis_client(settings.broker_url, socket_connect_timeout=5, socket_timeout=10)
     try:
         depths = queue_depths(client, settings.namespace)
         store = RedisHealthStore(client, settings.namespace)
@@ -210,7 +211,8 @@ def _reextract(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     client = None
     if not settings.embedded:
         # The workers' site memory knows each host from all its recent pages: consulted, never taught.
-        client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=30)
+        from workers.core.redisclient import redis_client
+        client = redis_client(settings.broker_url, socket_connect_timeout=5, socket_timeout=30)
         try:
             client.ping()
         except redis.RedisError as exc:

@@ -27,12 +27,11 @@ def run_sources(args: argparse.Namespace, settings: Settings) -> int:
     if settings.embedded:
         print("ingest sources: needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0", file=sys.stderr)
         return 2
-    import redis
 
+    from workers.core.redisclient import redis_client
     from workers.discover.schedule import RedisSchedule
     from workers.sources.registry import RedisRegistry
-
-    client = redis.Redis.from_url(settings.broker_url)
+    client = redis_client(settings.broker_url)
     registry = RedisRegistry(client, settings.namespace)
     schedule = RedisSchedule(client, settings.namespace)
     if args.sources_command == "list":

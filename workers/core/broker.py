@@ -23,6 +23,7 @@ from workers.core.deadletters import DeadLetterStore
 from workers.core.encoder import POISON_ACTOR, POISON_QUEUE, SafeOrjsonEncoder
 from workers.core.middleware import DeadLetters, DeadLetterSink, InFlight, LogContext, PoisonMessage
 from workers.core.redisbroker import CrawlRedisBroker, SafeRetries
+from workers.core.redisclient import redis_client as open_redis
 from workers.core.settings import Settings
 
 __all__ = ["QUEUES", "make_broker"]
@@ -65,11 +66,9 @@ def make_broker(
     if settings.embedded:
         broker = StubBroker(middleware=middleware)
     else:
-        kwargs: dict[str, Any] = {}
-        if redis_client is not None:
-            kwargs["client"] = redis_client
-        else:
-            kwargs["url"] = settings.broker_url
+        # One client factory for every URL form (TLS, Sentinel); see workers.core.redisclient.
+        kwargs: dict[str, Any] = {"client": redis_client if redis_client is not None
+                                  else open_redis(settings.broker_url)}
         broker = CrawlRedisBroker(
             middleware=middleware,
             namespace=settings.namespace,

@@ -176,7 +176,6 @@ class _RedisCollector:
 def serve() -> None:
     """The exposition server (a fork of ``ingest worker``): /metrics, /healthz, /readyz."""
     import prometheus_client as prom
-    import redis
     from prometheus_client import multiprocess
 
     from workers.core.settings import Settings
@@ -186,7 +185,8 @@ def serve() -> None:
     if found is None or not settings.metrics_port:
         return
     directory: Path = found
-    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
+    from workers.core.redisclient import redis_client
+    client = redis_client(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
     collector = _RedisCollector(client, settings.namespace)
 
     class Handler(BaseHTTPRequestHandler):

@@ -135,10 +135,11 @@ class Settings:
 
     def validate(self) -> None:
         """Fail fast on values no stage could use."""
-        if not self.broker_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+        if not self.broker_url.startswith(("memory://", "redis://", "rediss://", "unix://", "redis+sentinel://",
+                                           "rediss+sentinel://")):
             raise SettingsError(
                 f"INGEST_BROKER_URL={redact_url(self.broker_url)!r}: "
-                "expected memory://, redis://, rediss:// or unix://"
+                "expected memory://, redis://, rediss://, unix:// or redis+sentinel://host:26379,…/master/db"
             )
         if self.log_format not in {"auto", "json", "console"}:
             raise SettingsError(f"INGEST_LOG_FORMAT={self.log_format!r}: expected auto, json or console")

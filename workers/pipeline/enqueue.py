@@ -54,9 +54,9 @@ def enqueue_urls(
     redis_client: Any = None,
 ) -> EnqueueReport:
     """Send each valid URL of ``(where, url)`` pairs to the fetch queue once for the crawl."""
-    import redis
 
-    client = redis_client or redis.Redis.from_url(settings.broker_url)
+    from workers.core.redisclient import redis_client as open_redis
+    client = redis_client or open_redis(settings.broker_url)
     broker = make_broker(settings, redis_client=client)
     seen = make_seen(client, settings.namespace, settings.seen_backend, capacity=settings.bloom_capacity,
                      error_rate=settings.bloom_error)

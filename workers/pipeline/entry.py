@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 
-import redis
 from dramatiq import Worker
 
 from workers.core.broker import make_broker
 from workers.core.logs import configure_logging
 from workers.core.metrics import DramatiqMetrics, Liveness, PipelineMetrics, metrics_dir
+from workers.core.redisclient import redis_client
 from workers.core.settings import Settings
 from workers.discover.scheduler import SchedulerMiddleware
 from workers.pipeline.actors import declare_actors
@@ -27,7 +27,7 @@ _defaults = Worker.__init__.__kwdefaults__
 assert _defaults is not None and "worker_timeout" in _defaults, "dramatiq's Worker changed: revisit INGEST_POLL_MS"
 _defaults["worker_timeout"] = settings.poll_ms
 configure_logging(settings)
-_client = redis.Redis.from_url(settings.broker_url)
+_client = redis_client(settings.broker_url)
 # Page parsing (discover, extract) runs in killable children, started only when a page comes: a
 # fetch or sink worker never starts one.  A slot per core and a half keeps the cores busy while
 # a child is being replaced.
