@@ -140,6 +140,8 @@ def bench_redis(base_url: str, workdir: Path, extract_processes: int, expected: 
     ]
     storage = open_storage(str(out))
     time.sleep(3)  # let workers boot: start-up is not throughput
+    client = redis.client()
+    before = _redis_counters(client, redis.proc.pid if redis.proc else 0)
     try:
         with TreeCPU(*(p.pid for p in procs), redis.proc.pid if redis.proc else 0) as cpu:
             started = time.monotonic()
@@ -152,13 +154,24 @@ def bench_redis(base_url: str, workdir: Path, extract_processes: int, expected: 
                     break
                 time.sleep(0.25)
             seconds = time.monotonic() - started
+        after = _redis_counters(client, redis.proc.pid if redis.proc else 0)
+        memory = int(client.info("memory")["used_memory"])
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(60)
         redis.stop()
-    return {"seconds": seconds, "cpu": cpu.seconds, "stored": stored}
+    per_page = {k: (after[k] - before[k]) / max(stored, 1) for k in after}
+    return {"seconds": seconds, "cpu": cpu.seconds, "stored": stored, "redis": per_page, "redis_memory": memory}
+
+
+def _redis_counters(client: Any, pid: int) -> dict[str, float]:
+    """Commands, network bytes and the server's CPU seconds so far (differences give per-page cost)."""
+    stats = client.info("stats")
+    commands = sum(int(v["calls"]) for v in client.info("commandstats").values())
+    return {"commands": float(commands), "bytes": float(stats["total_net_input_bytes"])
+            + float(stats["total_net_output_bytes"]), "cpu_s": _proc_cpu(pid)}
 
 
 def bench_trafilatura(pages: int) -> dict[str, Any]:
@@ -202,6 +215,14 @@ def main() -> None:
         n = r["stored"] or 1
         print(f"{name:<44} {r['stored']:>8} {r['seconds']:>8.1f} {n / r['seconds']:>8.1f} {r['cpu']:>8.1f} "
               f"{r['cpu'] / n:>10.4f}")
+    for name, r in rows:
+        if "redis" in r:
+            per = r["redis"]
+            cpu_ms = per["cpu_s"] * 1000
+            print(f"Redis per stored page ({name}): {per['commands']:.0f} commands, {per['bytes'] / 1024:.1f} KiB "
+                  f"in+out, {cpu_ms:.2f} ms of Redis CPU -> one Redis core carries about "
+                  f"{1000 / cpu_ms if cpu_ms else float('inf'):.0f} pages/s; memory at the end "
+                  f"{r['redis_memory'] / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

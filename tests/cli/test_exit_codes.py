@@ -26,7 +26,7 @@ def test_a_crawl_that_fetches_nothing_fails_and_names_the_cause(tmp_path: Path) 
                    INGEST_FETCH_RETRIES="1")
     assert done.returncode == 3, done.stderr[-1500:]
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"ingest crawl: could not reach 127.0.0.1: ") and "is the network up?" in last, last
+    assert last.startswith("ingest crawl: could not reach 127.0.0.1: ") and "is the network up?" in last, last
 
 
 def test_unreachable_redis_is_one_line_and_exit_2_from_every_command(tmp_path: Path) -> None:

@@ -139,7 +139,23 @@ def test_a_hostile_prolog_does_not_hide_what_follows_it(body: bytes, root: str |
 
 # The regex the scanner replaced: the oracle on inputs too short for its backtracking to matter.
 _OLD_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.DOTALL | re.IGNORECASE)
-_PIECES = [b"<!DOCTYPE", b"<!doctype", b"<!--", b"-->", b"<?", b"?>", b"[", b"]", b">", b"<", b"-", b"?", b" ", b"\n", b"x"]
+_PIECES = [
+    b"<!DOCTYPE",
+    b"<!doctype",
+    b"<!--",
+    b"-->",
+    b"<?",
+    b"?>",
+    b"[",
+    b"]",
+    b">",
+    b"<",
+    b"-",
+    b"?",
+    b" ",
+    b"\n",
+    b"x",
+]
 
 
 @settings(max_examples=400, deadline=None)

@@ -40,7 +40,9 @@ def test_classify_url_is_total(url: str) -> None:
 
 @FUZZ
 @given(st.sampled_from(DISCOVERY_KINDS), html_documents(), CONTENT_TYPES, st.sampled_from((None, "2025-01-01")))
-def test_found_on_page_for_every_declared_kind(declared: str, body: bytes, content_type: str | None, since: str | None) -> None:
+def test_found_on_page_for_every_declared_kind(
+    declared: str, body: bytes, content_type: str | None, since: str | None
+) -> None:
     kind = timed(sniff_kind, declared, body, content_type)
     assert kind in DISCOVERY_KINDS
     found = timed(found_on_page, declared, body, BASE, content_type, allowed_hosts=HOSTS, since=since)

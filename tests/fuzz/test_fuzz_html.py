@@ -13,9 +13,35 @@ from workers.extract import metadata
 LABELS = st.one_of(
     st.none(),
     st.sampled_from(
-        ("utf-8", "UTF-8", "latin-1", "iso-8859-1", "windows-1252", "shift_jis", "gb2312", "euc-kr", "utf-16",
-         "utf-16-le", "utf-32", "utf-7", "base64", "rot13", "zlib", "idna", "punycode", "unicode-escape", "mbcs",
-         "x-unknown", "", "\"utf-8\"", "utf-8\x00", "  koi8-r ", "big5", "hz", "undefined")  # fmt: skip
+        (
+            "utf-8",
+            "UTF-8",
+            "latin-1",
+            "iso-8859-1",
+            "windows-1252",
+            "shift_jis",
+            "gb2312",
+            "euc-kr",
+            "utf-16",
+            "utf-16-le",
+            "utf-32",
+            "utf-7",
+            "base64",
+            "rot13",
+            "zlib",
+            "idna",
+            "punycode",
+            "unicode-escape",
+            "mbcs",
+            "x-unknown",
+            "",
+            '"utf-8"',
+            "utf-8\x00",
+            "  koi8-r ",
+            "big5",
+            "hz",
+            "undefined",
+        )
     ),
     st.text(max_size=20),
 )

@@ -50,19 +50,49 @@ def test_decode_never_raises_and_gives_an_envelope(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.fixed_dictionaries({
-    "queue_name": st.text(max_size=20), "actor_name": st.text(max_size=20), "args": st.lists(JSON, max_size=3),
-    "kwargs": st.dictionaries(st.text(max_size=10), JSON, max_size=3), "options": st.dictionaries(st.text(max_size=10), JSON, max_size=3),
-    "message_id": st.text(max_size=40), "message_timestamp": st.integers(0, 2**62),
-}))  # fmt: skip
+@given(
+    st.fixed_dictionaries(
+        {
+            "queue_name": st.text(max_size=20),
+            "actor_name": st.text(max_size=20),
+            "args": st.lists(JSON, max_size=3),
+            "kwargs": st.dictionaries(st.text(max_size=10), JSON, max_size=3),
+            "options": st.dictionaries(st.text(max_size=10), JSON, max_size=3),
+            "message_id": st.text(max_size=40),
+            "message_timestamp": st.integers(0, 2**62),
+        }
+    )
+)
 def test_a_valid_envelope_survives_the_wire(envelope: dict[str, Any]) -> None:
     encoder = SafeOrjsonEncoder()
     assert timed(encoder.decode, encoder.encode(envelope)) == envelope
 
 
 @FUZZ
-@given(st.sampled_from(KINDS), st.one_of(JSON, st.dictionaries(st.sampled_from(("schema_version", "crawl_id", "url",
-       "url_id", "kind", "depth", "record", "found", "final_url", "status")), JSON, max_size=10)))  # fmt: skip
+@given(
+    st.sampled_from(KINDS),
+    st.one_of(
+        JSON,
+        st.dictionaries(
+            st.sampled_from(
+                (
+                    "schema_version",
+                    "crawl_id",
+                    "url",
+                    "url_id",
+                    "kind",
+                    "depth",
+                    "record",
+                    "found",
+                    "final_url",
+                    "status",
+                )
+            ),
+            JSON,
+            max_size=10,
+        ),
+    ),
+)
 def test_validate_accepts_or_raises_invalid_message(kind: str, message: Any) -> None:
     result = timed_or_error(InvalidMessage, validate, kind, message)
     assert isinstance(result, InvalidMessage | dict)

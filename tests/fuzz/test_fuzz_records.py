@@ -14,16 +14,34 @@ from workers.extract.article import extract_article
 from workers.sink.record import build_record
 
 RECORD_FIELDS = {
-    "id", "url", "canonical_url", "host", "title", "authors", "published", "updated", "language", "sitename",
-    "description", "image", "tags", "text", "word_count", "content_sha256", "extractor",
-}  # fmt: skip
+    "id",
+    "url",
+    "canonical_url",
+    "host",
+    "title",
+    "authors",
+    "published",
+    "updated",
+    "language",
+    "sitename",
+    "description",
+    "image",
+    "tags",
+    "text",
+    "word_count",
+    "content_sha256",
+    "extractor",
+}
 ENCODINGS = st.sampled_from((None, "utf-8", "iso-8859-1", "shift_jis", "utf-16", "x-bogus", "base64"))
 FOUND = st.one_of(
     st.none(),
     st.fixed_dictionaries(
         {"via": st.sampled_from(("start", "listing", "home", "feed", "sitemap", "robots", "enqueue"))},
-        optional={"published": st.one_of(st.none(), st.text(max_size=30)), "title": st.one_of(st.none(), st.text(max_size=50)),
-                  "referrer": st.text(max_size=50)},  # fmt: skip
+        optional={
+            "published": st.one_of(st.none(), st.text(max_size=30)),
+            "title": st.one_of(st.none(), st.text(max_size=50)),
+            "referrer": st.text(max_size=50),
+        },
     ),
 )
 
@@ -31,9 +49,15 @@ FOUND = st.one_of(
 def _page(url: str, status: int, encoding: str | None, found: dict[str, Any] | None, size: int) -> dict[str, Any]:
     fetch = fetch_task(crawl_id="crawl-1", url=url, url_id=url_id(url), kind="article", found=found)
     page = page_task(
-        fetch, final_url=url, status=status, fetched_at="2025-01-21T08:30:00Z", raw_key=f"raw/{url_id(url)}",
-        content_type="text/html", encoding=encoding, size=size,
-    )  # fmt: skip
+        fetch,
+        final_url=url,
+        status=status,
+        fetched_at="2025-01-21T08:30:00Z",
+        raw_key=f"raw/{url_id(url)}",
+        content_type="text/html",
+        encoding=encoding,
+        size=size,
+    )
     return validate("page", page)
 
 
@@ -41,7 +65,7 @@ def _page(url: str, status: int, encoding: str | None, found: dict[str, Any] | N
 @given(html_documents(), ENCODINGS)
 def test_extract_article_gives_a_record_for_any_page(html: bytes, encoding: str | None) -> None:
     record = timed(extract_article, html, BASE, encoding=encoding)
-    assert RECORD_FIELDS <= set(record)
+    assert set(record) >= RECORD_FIELDS
     assert isinstance(record["text"], str)
     assert record["word_count"] == len(record["text"].split())
     assert all(isinstance(a, str) for a in record["authors"]) and all(isinstance(t, str) for t in record["tags"])

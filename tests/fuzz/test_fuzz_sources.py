@@ -16,11 +16,61 @@ from workers.sources.checks import KINDS
 from workers.sources.sourcefile import Source, SourcesError, parse_sources
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "sources.toml").read_text(encoding="utf-8")
-KEYS = ("name", "start", "articles", "listings", "exclude", "hosts", "storage_prefix", "interval", "max_depth",
-        "max_pages", "host_rate", "refresh", "since", "kind", "url", "nmae")  # fmt: skip
-TOML_TOKENS = ("[[source]]", "[defaults]", "[source]", "[[defaults]]", "\n", " = ", "=", '"', "'", "'''", '"""', "[",
-               "]", "{", "}", ",", ".", "#", "\\", "name", "start", "https://a.example/", "15m", "1h30m", "once",
-               "true", "1e999", "-1", "2025-01-01", "(", "*", "a{99999999999}", "\x00", "\t", "\r\n")  # fmt: skip
+KEYS = (
+    "name",
+    "start",
+    "articles",
+    "listings",
+    "exclude",
+    "hosts",
+    "storage_prefix",
+    "interval",
+    "max_depth",
+    "max_pages",
+    "host_rate",
+    "refresh",
+    "since",
+    "kind",
+    "url",
+    "nmae",
+)
+TOML_TOKENS = (
+    "[[source]]",
+    "[defaults]",
+    "[source]",
+    "[[defaults]]",
+    "\n",
+    " = ",
+    "=",
+    '"',
+    "'",
+    "'''",
+    '"""',
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ".",
+    "#",
+    "\\",
+    "name",
+    "start",
+    "https://a.example/",
+    "15m",
+    "1h30m",
+    "once",
+    "true",
+    "1e999",
+    "-1",
+    "2025-01-01",
+    "(",
+    "*",
+    "a{99999999999}",
+    "\x00",
+    "\t",
+    "\r\n",
+)
 
 
 def _toml(value: Any) -> str:
@@ -63,8 +113,11 @@ SOURCE_TEXTS = st.one_of(
     TABLES,
     st.builds(_cut, st.just(EXAMPLE), st.integers(min_value=0)),
     st.builds(_mutate, st.just(EXAMPLE), st.integers(min_value=0), st.sampled_from(TOML_TOKENS), st.integers(0, 30)),
-    st.builds(lambda opener, depth: f"[[source]]\nname = 'a'\nstart = {opener * depth}", st.sampled_from(("[", "{a = ")),
-              st.integers(1, 5000)),  # fmt: skip
+    st.builds(
+        lambda opener, depth: f"[[source]]\nname = 'a'\nstart = {opener * depth}",
+        st.sampled_from(("[", "{a = ")),
+        st.integers(1, 5000),
+    ),
 )
 
 

@@ -64,8 +64,25 @@ def test_discover_meta_charset(head: bytes) -> None:
 
 
 @ORACLE
-@given(byte_soup(b"<meta", b"<META", b"<metax", b"<?xml", b"<?XML", b" ", b"charset", b"encoding", b"=", b"'", b">",
-                 b"utf-8", b"x", b"<", b"-"))  # fmt: skip
+@given(
+    byte_soup(
+        b"<meta",
+        b"<META",
+        b"<metax",
+        b"<?xml",
+        b"<?XML",
+        b" ",
+        b"charset",
+        b"encoding",
+        b"=",
+        b"'",
+        b">",
+        b"utf-8",
+        b"x",
+        b"<",
+        b"-",
+    )
+)
 def test_extract_meta_charset(head: bytes) -> None:
     old = metadata._META_CHARSET.search(head)
     assert metadata._declared_charset(head) == (old.group(1) if old else None)

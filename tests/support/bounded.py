@@ -32,7 +32,9 @@ def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
     try:
         value = fn(*args)
     except BaseException as exc:  # report everything: the parent decides what is acceptable
-        conn.send(Outcome(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        conn.send(
+            Outcome(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        )
     else:
         elapsed = time.perf_counter() - started
         try:

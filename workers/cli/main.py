@@ -17,6 +17,7 @@ import orjson
 
 from workers.cli.dlq import add_dlq_parser, run_dlq
 from workers.cli.ops import OPS_COMMANDS, add_ops_parsers, run_ops
+from workers.cli.trace import add_trace_parser, run_trace
 from workers.core.argtypes import iso_date, non_negative_float, positive
 from workers.core.settings import ENV_PREFIX, Settings, SettingsError
 from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ops_parsers(sub)
     add_dlq_parser(sub)
+    add_trace_parser(sub)
     sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
     return parser
 
@@ -172,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_sources(args, settings)
         if args.command == "dlq":
             return run_dlq(args, settings)
+        if args.command == "trace":
+            return run_trace(args, settings)
         return _config(settings)
     except (UsageError, SettingsError) as exc:
         print(f"ingest {args.command}: {exc}", file=sys.stderr)
@@ -227,6 +231,30 @@ def _check_storage(settings: Settings) -> None:
     except StoreError as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"cannot use storage {redact_url(settings.storage_url)}: {first}") from None
+
+
+def _check_storage_elsewhere(settings: Settings) -> None:
+    """:func:`_check_storage` in a child process: obstore starts a runtime with threads on first
+    use, and the worker processes Dramatiq is about to fork from this one would inherit it broken
+    (their first write would hang)."""
+    import subprocess
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from workers.cli.main import _probe_storage; sys.exit(_probe_storage())"],
+        capture_output=True, text=True, timeout=120,
+    )
+    if probe.returncode != 0:
+        raise UsageError(probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "storage check failed")
+
+
+def _probe_storage() -> int:
+    """Entry point of the storage check's child process: 0, or 2 with the reason on stderr."""
+    try:
+        _check_storage(Settings.from_env())
+    except (UsageError, SettingsError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
 
 
 def _check_redis(settings: Settings) -> None:
@@ -311,7 +339,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.allow_private:
         os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
     _check_redis(settings)
-    _check_storage(settings)
+    _check_storage_elsewhere(settings)
     forks: list[str] = []
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
