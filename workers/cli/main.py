@@ -233,6 +233,22 @@ def _check_storage(settings: Settings) -> None:
         raise UsageError(f"cannot use storage {redact_url(settings.storage_url)}: {first}") from None
 
 
+def _worker_logging(settings: Settings) -> None:
+    """One log format for the parent and every worker process, decided here, where the terminal is."""
+    import logging
+
+    from workers.core.logs import configure_logging
+
+    fmt = settings.log_format
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    os.environ[ENV_PREFIX + "LOG_FORMAT"] = fmt  # the worker processes read it at start
+    configure_logging(settings.with_overrides(log_format=fmt))
+    # Dramatiq's parent says when it boots, restarts a dead worker process and shuts down: an
+    # operator wants those lines, in the same format as the rest.
+    logging.getLogger("dramatiq").setLevel(logging.INFO)
+
+
 def _check_storage_elsewhere(settings: Settings) -> None:
     """:func:`_check_storage` in a child process: obstore starts a runtime with threads on first
     use, and the worker processes Dramatiq is about to fork from this one would inherit it broken
@@ -340,6 +356,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
     _check_redis(settings)
     _check_storage_elsewhere(settings)
+    _worker_logging(settings)
     forks: list[str] = []
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:

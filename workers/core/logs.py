@@ -133,6 +133,9 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, quiet
     # Library chatter (one line per HTTP request, per dramatiq retry) stays at warning: the
     # stage outcome lines already say what happened, once.
     root.setLevel(max(level, logging.WARNING))
+    # A worker process is forked from `ingest worker`, which lets Dramatiq's own info lines through;
+    # here they go back to the root's threshold.
+    logging.getLogger("dramatiq").setLevel(logging.NOTSET)
 
 
 def get_logger(name: str = "ingest") -> Any:
