@@ -52,15 +52,15 @@ class Size:
     kills: int  #: worker-group SIGKILLs in the kill scenario
     redis_restarts: int
     host_rate: float  #: requests per second to the site while Redis is unreachable
-    kill_rate: float  #: requests per second to the site in the kill scenario
+    paced_rate: float  #: requests per second to the site in the kill and restart scenarios (the crawl outlasts the faults)
     timeout_s: float  #: the crawl's limit, from the first fault on
 
     def __str__(self) -> str:
         return self.name
 
 
-SHORT = Size("short", articles=300, kills=5, redis_restarts=1, host_rate=10, kill_rate=15, timeout_s=200)
-FULL = Size("full", articles=2000, kills=16, redis_restarts=3, host_rate=20, kill_rate=25, timeout_s=1500)
+SHORT = Size("short", articles=300, kills=5, redis_restarts=1, host_rate=10, paced_rate=15, timeout_s=200)
+FULL = Size("full", articles=2000, kills=16, redis_restarts=3, host_rate=20, paced_rate=25, timeout_s=1500)
 SIZES = [
     pytest.param(SHORT, id="short"),
     pytest.param(FULL, id="full", marks=[pytest.mark.chaos, pytest.mark.timeout(2400)]),
@@ -138,7 +138,7 @@ def test_workers_sigkilled_at_random_moments(tmp_path: Path, size: Size, chaos_f
     # A rate limit stretches the crawl over the kills; the moments are points of progress, drawn at
     # random, so they fall mid-crawl however fast the machine is.
     with redis_service(tmp_path) as redis, chaos_run("sigkill", tmp_path, size, redis,
-                                                     env={"INGEST_HOST_RATE": f"{size.kill_rate:g}"}) as run:
+                                                     env={"INGEST_HOST_RATE": f"{size.paced_rate:g}"}) as run:
         # Every kind of worker dies at least once, then random ones.
         order = sorted(run.groups)
         rng.shuffle(order)
@@ -154,7 +154,10 @@ def test_workers_sigkilled_at_random_moments(tmp_path: Path, size: Size, chaos_f
 
 @pytest.mark.parametrize("size", SIZES)
 def test_redis_restarted_mid_crawl_with_aof(tmp_path: Path, size: Size, chaos_figures: Path) -> None:
-    with redis_service(tmp_path, appendonly=True) as redis, chaos_run("redis-restart", tmp_path, size, redis) as run:
+    # Paced, so fetches wait in the delay queue (held in the workers' memory) when Redis dies.
+    with redis_service(tmp_path, appendonly=True) as redis, chaos_run(
+        "redis-restart", tmp_path, size, redis, env={"INGEST_HOST_RATE": f"{size.paced_rate:g}"}
+    ) as run:
         for i in range(size.redis_restarts):
             share = (i + 1) / (size.redis_restarts + 2)
             run.wait_for_records(int(share * len(run.expected)), 120, f"{share:.0%} of the records")

@@ -12,6 +12,7 @@ import orjson
 
 from tests.conftest import RedisServer, free_port
 from tests.support.pipeline import ROOT, worker_env
+from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
 
 
 def _enqueue(*args: str, stdin: str = "", broker_url: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +76,7 @@ def test_jsonl_sends_good_lines_with_their_metadata_and_reports_bad_ones(redis_s
         ("https://news.example/", "listing", "other"),
     ]
     assert "source" not in tasks[0] and tasks[1]["source"] == "harbour"
-    assert (tasks[0]["max_depth"], tasks[1]["max_depth"]) == (3, 1)
+    assert (tasks[0]["max_depth"], tasks[1]["max_depth"]) == (DEFAULT_MAX_DEPTH, 1)
 
 
 def test_jsonl_from_a_file_names_the_file_and_exits_0_when_all_are_sent(
@@ -111,6 +112,9 @@ def test_json_report_for_plain_urls_too(redis_server: RedisServer) -> None:
 def test_bad_arguments_and_unreachable_redis_exit_2(tmp_path: Path, redis_server: RedisServer) -> None:
     mixed = _enqueue("--jsonl", "-", "https://news.example/a.html", broker_url=redis_server.url)
     assert mixed.returncode == 2 and "--jsonl" in mixed.stderr and "not both" in mixed.stderr
+    depth = _enqueue("--jsonl", "-", "--max-depth", "-2", stdin='{"url": "https://news.example/a.html"}\n',
+                     broker_url=redis_server.url)
+    assert depth.returncode == 2 and "--max-depth -2: expected a whole number" in depth.stderr
     missing = _enqueue("--jsonl", str(tmp_path / "none.jsonl"), "--json", broker_url=redis_server.url)
     assert missing.returncode == 2 and "cannot read" in missing.stderr and missing.stdout == ""
     down = _enqueue("--jsonl", "-", "--json", stdin='{"url": "https://news.example/a.html"}\n',

@@ -3,6 +3,8 @@ against a real redis-server, real worker processes and a real site on 127.0.0.1.
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,6 +55,16 @@ def test_the_top_names_are_the_stable_implementations() -> None:
     assert enqueue is enqueue_module.enqueue and EnqueueResult is enqueue_module.EnqueueResult
     assert workers.CrawlSummary is CrawlSummary and workers.Settings is Settings
     assert set(workers.__all__) <= set(dir(workers)), "dir() lists what __all__ promises"
+
+
+def test_every_public_import_path_the_readme_promises_resolves() -> None:
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("Public import paths"):].split("\n\n", 1)[0]
+    paths = re.findall(r"`(workers\.[\w.]+)`", paragraph)
+    assert "workers.enqueue" in paths and "workers.pipeline.enqueue.enqueue_urls" in paths
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), path
 
 
 def test_enqueue_takes_a_generator_and_reports_rejected_urls_with_index_and_reason(redis_server: RedisServer) -> None:
@@ -138,7 +150,7 @@ def test_enqueued_urls_are_crawled_by_the_workers(tmp_path: Path, redis_server: 
         result = enqueue((u for u in [server.base_url + "/"]), crawl_id="api-workers",
                          settings=Settings.from_env(env))
         assert (result.sent, result.rejected) == (1, ())
-        wait_for(lambda: len(list(storage.keys("articles/"))) >= len(site.articles), 90, "every record stored")
+        wait_for(lambda: len(list(storage.keys("articles/"))) >= len(site.articles), 120, "every record stored")
         wait_for(lambda: redis_server.client().llen("ingest:fetch") == 0, 10, "an empty fetch queue")
         assert procs[0].stop() == 0
     records = load_records(storage)

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
 from workers.core.settings import Settings
 from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
+
+if TYPE_CHECKING:
+    from workers.pipeline.enqueue import Entry
+
+# workers.pipeline is imported inside the functions: the parser is built for every `ingest`
+# command, `--help` included, and must not load Dramatiq, Redis and the stages for it.
 
 __all__ = ["JSONL_KEYS", "add_enqueue_parser", "jsonl_entries", "run_enqueue"]
 
@@ -54,6 +59,16 @@ def add_enqueue_parser(sub: argparse._SubParsersAction[Any]) -> None:
                          help="print the report (crawl ids, sent, already queued, rejected lines) as JSON on stdout")
 
 
+def _stdin() -> Iterable[str]:
+    """Standard input's lines as UTF-8 text in which an undecodable byte is replaced, as in a
+    -f FILE, instead of ending the run half-way with a traceback.  Decoded line by line rather
+    than through a new TextIOWrapper, which would close sys.stdin when collected."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin
+    return (line.decode("utf-8", "replace") for line in buffer)
+
+
 def _fail(message: str) -> int:
     print(f"ingest enqueue: {message}", file=sys.stderr)
     return 2
@@ -63,7 +78,7 @@ class _Unreadable(Exception):
     """An input file that cannot be opened or read: a bad argument (exit 2), not a rejected line."""
 
 
-def _plain_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[tuple[str, int | None, str]]:
+def _plain_lines(args: argparse.Namespace, stdin: Iterable[str]) -> Iterator[tuple[str, int | None, str]]:
     """``(where, line, url)`` from arguments, -f FILE and stdin, ``where`` naming the line."""
     for i, url in enumerate(args.urls, 1):
         if url == "-":
@@ -80,7 +95,7 @@ def _plain_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[tuple[str,
             raise _Unreadable(f"cannot read {args.file}: {exc.strerror}") from None
 
 
-def jsonl_entries(lines: Iterator[str], name: str) -> Iterator[Any]:
+def jsonl_entries(lines: Iterable[str], name: str) -> Iterator[Entry]:
     """Entries of JSON lines read from ``name``; a bad line is an entry carrying its problem."""
     from workers.pipeline.enqueue import Entry
 
@@ -107,18 +122,19 @@ def jsonl_entries(lines: Iterator[str], name: str) -> Iterator[Any]:
                     max_depth=obj.get("max_depth"), where=where, line=n, problem=problem)
 
 
-def _entries(args: argparse.Namespace, stdin: TextIO, stack: ExitStack) -> Iterator[Any]:
+def _entries(args: argparse.Namespace, stdin: Iterable[str]) -> Iterator[Entry]:
+    """The entries of every input the arguments name, in order."""
     from workers.pipeline.enqueue import Entry
 
     if args.jsonl is not None:
         if args.jsonl == "-":
-            yield from jsonl_entries(iter(stdin), "<stdin>")
+            yield from jsonl_entries(stdin, "<stdin>")
             return
         try:
-            fh = stack.enter_context(Path(args.jsonl).open(encoding="utf-8", errors="replace"))
+            with Path(args.jsonl).open(encoding="utf-8", errors="replace") as fh:
+                yield from jsonl_entries(fh, args.jsonl)
         except OSError as exc:
             raise _Unreadable(f"cannot read {args.jsonl}: {exc.strerror}") from None
-        yield from jsonl_entries(iter(fh), args.jsonl)
         return
     for name, n, raw in _plain_lines(args, stdin):
         stripped = raw.strip()
@@ -126,29 +142,31 @@ def _entries(args: argparse.Namespace, stdin: TextIO, stack: ExitStack) -> Itera
             yield Entry(url=stripped, where=f"{name}:{n}" if n is not None else name, line=n)
 
 
-def run_enqueue(args: argparse.Namespace, settings: Settings, *, stdin: TextIO | None = None,
+def run_enqueue(args: argparse.Namespace, settings: Settings, *, stdin: Iterable[str] | None = None,
                 out: TextIO | None = None) -> int:
     """Run ``ingest enqueue``; returns the exit code (0 all sent, 1 some rejected, 2 bad arguments)."""
-    stdin = stdin or sys.stdin
-    out = out or sys.stdout
+    stdin = _stdin() if stdin is None else stdin
+    out = sys.stdout if out is None else out
     if args.jsonl is not None and (args.urls or args.file is not None):
         return _fail("give --jsonl FILE|-, or URLs and -f FILE, not both")
     if not args.urls and args.file is None and args.jsonl is None:
         return _fail("give URLs as arguments, -f FILE, - to read stdin, or --jsonl FILE|-")
     if settings.embedded:
         return _fail("needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0")
-    if args.jsonl is not None and args.jsonl != "-" and not Path(args.jsonl).is_file():
-        # Checked before connecting, so a typo in the name is not reported after a Redis round trip.
-        return _fail(f"cannot read {args.jsonl}: no such file")
-    from workers.pipeline.enqueue import enqueue_entries
+    # Checked before anything is sent, so a typo in a name does not leave half the input sent.
+    for name in (args.jsonl if args.jsonl != "-" else None, args.file):
+        if name is not None and not Path(name).is_file():
+            return _fail(f"cannot read {name}: {'not a file' if Path(name).exists() else 'no such file'}")
+    from workers.pipeline.enqueue import enqueue_entries, entry_problem
 
+    # The flags are the defaults of every line, checked as a line's own values are.
+    problem = entry_problem(crawl_id=args.crawl_id, max_depth=args.max_depth)
+    if problem is not None:
+        return _fail(f"--{problem.replace('_', '-', 1)}")
     try:
-        with ExitStack() as stack:
-            result = enqueue_entries(_entries(args, stdin, stack), settings, kind=args.kind,
-                                     crawl_id=args.crawl_id, max_depth=args.max_depth)
+        result = enqueue_entries(_entries(args, stdin), settings, kind=args.kind, crawl_id=args.crawl_id,
+                                 max_depth=args.max_depth)
     except _Unreadable as exc:
-        return _fail(str(exc))
-    except ValueError as exc:  # a bad --crawl-id: the flags' values are checked like a line's
         return _fail(str(exc))
     for r in result.rejected:
         print(f"{r.where}: {r.url!r}: {r.reason}" if r.url else f"{r.where}: {r.reason}", file=sys.stderr)

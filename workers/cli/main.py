@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import NoReturn
 
 import orjson
 
@@ -109,19 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--allow-private", action="store_true", default=None,
                         help="allow loopback and private addresses")
 
-    enqueue = sub.add_parser(
-        "enqueue",
-        help="send URLs to the workers (arguments, -f FILE, or - for stdin)",
-        description="Validate and send URLs to the fetch queue. Invalid URLs are reported with the line "
-        "they came from and not sent; the valid ones are. Exit code 1 when any was rejected.",
-    )
-    enqueue.add_argument("urls", nargs="*", metavar="URL", help="URLs, or - to read them from stdin")
-    enqueue.add_argument("-f", "--file", type=Path, help="read URLs from FILE, one per line (# comments)")
-    enqueue.add_argument("--kind", choices=("listing", "article"), default="article",
-                         help="listing pages are read for links; articles are extracted (default: article)")
-    enqueue.add_argument("--crawl-id", help="crawl to add the URLs to (default: new)")
-    enqueue.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
-                         help=f"listing hops to follow (default: {DEFAULT_MAX_DEPTH})")
+    from workers.cli.enqueue import add_enqueue_parser
+
+    add_enqueue_parser(sub)
 
     extract = sub.add_parser(
         "extract",
@@ -163,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return _worker(args, settings)
         if args.command == "enqueue":
-            return _enqueue(args, settings)
+            from workers.cli.enqueue import run_enqueue
+
+            return run_enqueue(args, settings)
         if args.command == "extract":
             return _extract(args)
         if args.command in OPS_COMMANDS:
@@ -383,43 +375,6 @@ def _metrics_environment(port: int) -> list[str]:
     os.environ.update({"PROMETHEUS_MULTIPROC_DIR": directory, "prometheus_multiproc_dir": directory,
                        "dramatiq_prom_db": directory, ENV_PREFIX + "METRICS_PORT": str(port)})
     return ["--fork-function", "workers.core.metrics:serve"]
-
-
-def _numbered_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[tuple[str, str]]:
-    """(where, url) pairs from arguments, -f FILE and stdin, with ``where`` naming the line."""
-    for i, url in enumerate(args.urls, 1):
-        if url == "-":
-            for n, line in enumerate(stdin, 1):
-                yield f"<stdin>:{n}", line
-        else:
-            yield f"argument {i}", url
-    if args.file is not None:
-        try:
-            with args.file.open(encoding="utf-8", errors="replace") as fh:
-                for n, line in enumerate(fh, 1):
-                    yield f"{args.file}:{n}", line
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
-
-
-def _enqueue(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.pipeline.enqueue import enqueue_urls
-
-    if not args.urls and args.file is None:
-        raise UsageError("give URLs as arguments, -f FILE, or - to read stdin")
-    if settings.embedded:
-        raise UsageError("needs a shared broker: set INGEST_BROKER_URL=redis://host:6379/0")
-    report = enqueue_urls(
-        _numbered_lines(args, sys.stdin), settings, kind=args.kind, crawl_id=args.crawl_id, max_depth=args.max_depth
-    )
-    for where, url, reason in report.rejected:
-        print(f"{where}: {url!r}: {reason}", file=sys.stderr)
-    print(
-        f"crawl {report.crawl_id}: enqueued {report.enqueued}, already queued {report.duplicates}, "
-        f"rejected {len(report.rejected)}",
-        file=sys.stderr,
-    )
-    return 1 if report.rejected else 0
 
 
 def _extract(args: argparse.Namespace) -> int:

@@ -111,6 +111,9 @@ class Settings:
     )
     bloom_capacity: int = field(default=10_000_000, metadata={"doc": "URLs per crawl the Bloom filter is sized for"})
     bloom_error: float = field(default=0.001, metadata={"doc": "Bloom filter false-positive rate"})
+    seen_poll_ttl: int = field(
+        default=21600, metadata={"doc": "seconds a poll round's seen-set outlives its last claim; 0 = for ever"}
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -155,6 +158,8 @@ class Settings:
             raise SettingsError(f"INGEST_SEEN_BACKEND={self.seen_backend!r}: expected exact or bloom")
         if self.bloom_capacity < 1 or not 0 < self.bloom_error < 1:
             raise SettingsError("INGEST_BLOOM_CAPACITY must be positive and INGEST_BLOOM_ERROR between 0 and 1")
+        if self.seen_poll_ttl < 0:
+            raise SettingsError("INGEST_SEEN_POLL_TTL must not be negative (0 keeps poll rounds' seen-sets)")
         if not 10 <= self.poll_ms <= 10_000:
             raise SettingsError("INGEST_POLL_MS must be between 10 and 10000")
         if self.page_time_limit <= 0 or self.storage_retry_for < 0:

@@ -9,6 +9,12 @@ Claiming is two-phase: ``claim`` (pending, held by its owner), send, then ``comm
 owner gets it again).  Claims that will not be sent (a page budget's cut) are given back with
 ``release`` and stay claimable by the next poll.  So a crash anywhere between claim and commit
 leaves the URL with its owner, never marked as sent without having been sent.
+
+In Redis, each new claim is also counted for its crawl (``workers.core.crawlstate``), in the
+same script, so a crawl knows how many URLs it has before any is sent.  A poll round's set
+(``<crawl>/<poll>``) expires ``poll_ttl_s`` after its last claim or commit: the next round has
+its own, and an old round's pages are never asked about again.  A crawl's own set lives until
+the crawl finishes (then :data:`workers.core.crawlstate.CRAWL_KEEP_S`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-__all__ = ["BloomSeen", "Limits", "MemoryLimits", "MemorySeen", "RedisLimits", "RedisSeen", "Seen", "make_seen"]
+from workers.core.crawlstate import OPEN_LUA, bloom_key, claim_keys, crawl_key, scope_crawl, seen_key
+
+__all__ = ["DEFAULT_POLL_TTL_S", "BloomSeen", "Limits", "MemoryLimits", "MemorySeen", "RedisLimits", "RedisSeen",
+           "Seen", "expire_poll_sets", "make_seen"]
+
+#: Seconds a poll round's seen-set outlives its last claim (``INGEST_SEEN_POLL_TTL``).
+DEFAULT_POLL_TTL_S = 21600
 
 
 class Seen(Protocol):
@@ -74,31 +86,35 @@ class MemorySeen:
 # One round trip per discovered page, however many links it has: HSETNX each id, and for ids
 # already present compare the stored owner.  Owners are short (a message id) to keep the
 # hash small; the README's operations section gives the measured memory per million URLs.
-_CLAIM_LUA = """
-local out = {}
-for i, uid in ipairs(ARGV) do
-  if i > 1 then
-    if redis.call('HSETNX', KEYS[1], uid, ARGV[1]) == 1 then
-      out[#out + 1] = 1
-    elseif redis.call('HGET', KEYS[1], uid) == ARGV[1] then
-      out[#out + 1] = 1
-    else
-      out[#out + 1] = 0
-    end
+# KEYS[1] = the scope's set, KEYS[2..6] = claim_keys(crawl); ARGV = owner, ttl (0: none), crawl id, ids.
+_CLAIM_LUA = OPEN_LUA + """
+local out, new = {}, 0
+for i = 4, #ARGV do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1]) == 1 then
+    out[#out + 1] = 1
+    new = new + 1
+  elseif redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
   end
 end
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+opened(ARGV[3], new)
 return out
 """
 
-# ARGV[1] = the sent marker, then ids.  HSET, not a check of the owner: only the owner commits.
+# ARGV[1] = the sent marker, ARGV[2] = ttl, then ids.  HSET, not a check of the owner: only the owner commits.
 _COMMIT_LUA = """
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
 end
-return #ARGV - 1
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return #ARGV - 2
 """
 
-# ARGV[1] = owner, then ids: only the owner's pending claims go; a sent URL stays sent.
+# ARGV[1] = owner, then ids: only the owner's pending claims go; a sent URL stays sent.  What goes
+# back is no longer the crawl's (KEYS[2]): the next poll claims, and counts, it again.
 _RELEASE_LUA = """
 local n = 0
 for i = 2, #ARGV do
@@ -106,38 +122,41 @@ for i = 2, #ARGV do
     n = n + redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end
+if n > 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'claimed', -n) end
 return n
 """
 
 
 class RedisSeen:
-    """The seen-set in Redis: one hash per crawl, ``url_id -> owner``, shared by all hosts."""
+    """The seen-set in Redis: one hash per crawl (and per poll round), ``url_id -> owner``, shared by all hosts."""
 
-    def __init__(self, client: Any, namespace: str = "ingest") -> None:
+    def __init__(self, client: Any, namespace: str = "ingest", *, poll_ttl_s: int = DEFAULT_POLL_TTL_S) -> None:
         self._namespace = namespace
+        self.poll_ttl_s = poll_ttl_s
         self._script = client.register_script(_CLAIM_LUA)
         self._commit = client.register_script(_COMMIT_LUA)
         self._release = client.register_script(_RELEASE_LUA)
 
     def claim(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> list[bool]:
-        """See :meth:`Seen.claim`."""
+        """See :meth:`Seen.claim` (``crawl_id`` is the scope: a crawl, or ``crawl/poll``)."""
         if not url_ids:
             return []
-        result = self._script(keys=[self._key(crawl_id)], args=[_short(owner), *url_ids])
+        crawl, poll = scope_crawl(crawl_id)
+        keys = [seen_key(self._namespace, crawl_id), *claim_keys(self._namespace, crawl)]
+        result = self._script(keys=keys, args=[_short(owner), self.poll_ttl_s if poll else 0, crawl, *url_ids])
         return [bool(x) for x in result]
 
     def commit(self, crawl_id: str, url_ids: Sequence[str]) -> None:
         """See :meth:`Seen.commit` (the stored owner becomes one character: smaller, not larger)."""
         if url_ids:
-            self._commit(keys=[self._key(crawl_id)], args=[_SENT, *url_ids])
+            ttl = self.poll_ttl_s if scope_crawl(crawl_id)[1] else 0
+            self._commit(keys=[seen_key(self._namespace, crawl_id)], args=[_SENT, ttl, *url_ids])
 
     def release(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> None:
         """See :meth:`Seen.release`."""
         if url_ids:
-            self._release(keys=[self._key(crawl_id)], args=[_short(owner), *url_ids])
-
-    def _key(self, crawl_id: str) -> str:
-        return f"{self._namespace}:seen:{crawl_id}"
+            keys = [seen_key(self._namespace, crawl_id), crawl_key(self._namespace, scope_crawl(crawl_id)[0])]
+            self._release(keys=keys, args=[_short(owner), *url_ids])
 
 
 def _short(owner: str) -> str:
@@ -239,11 +258,12 @@ class RedisLimits:
 
 
 # Bloom filter in a plain Redis bitmap (works on every Redis; Redis 8's BF.* would do the same
-# server-side).  ARGV[1] = mode ("check" | "mark"), ARGV[2] = k, then k bit positions per id.
-_BLOOM_LUA = """
+# server-side).  KEYS as for _CLAIM_LUA; ARGV[1] = mode ("check" | "mark"), ARGV[2] = k, ARGV[3] =
+# ttl (0: none), ARGV[4] = crawl id, then k bit positions per id.  A check counts what it lets through.
+_BLOOM_LUA = OPEN_LUA + """
 local k = tonumber(ARGV[2])
-local out = {}
-for i = 3, #ARGV, k do
+local out, fresh = {}, 0
+for i = 5, #ARGV, k do
   local new = 0
   for j = i, i + k - 1 do
     if ARGV[1] == 'mark' then
@@ -253,8 +273,18 @@ for i = 3, #ARGV, k do
     end
   end
   out[#out + 1] = new
+  fresh = fresh + new
+end
+if ARGV[1] == 'mark' then
+  if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+else
+  opened(ARGV[4], fresh)
 end
 return out
+"""
+
+_UNCOUNT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'claimed', -tonumber(ARGV[1])) end
 """
 
 
@@ -268,9 +298,11 @@ class BloomSeen:
     """
 
     def __init__(self, client: Any, namespace: str = "ingest", *, capacity: int = 10_000_000,
-                 error_rate: float = 0.001) -> None:
+                 error_rate: float = 0.001, poll_ttl_s: int = DEFAULT_POLL_TTL_S) -> None:
         self._namespace = namespace
+        self.poll_ttl_s = poll_ttl_s
         self._script = client.register_script(_BLOOM_LUA)
+        self._uncount = client.register_script(_UNCOUNT_LUA)
         bits = math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2)
         self.bits = min(bits, 2**32 - 1)
         self.k = max(1, round(self.bits / capacity * math.log(2)))
@@ -284,10 +316,12 @@ class BloomSeen:
     def _run(self, mode: str, scope: str, url_ids: Sequence[str]) -> list[bool]:
         if not url_ids:
             return []
-        args: list[Any] = [mode, self.k]
+        crawl, poll = scope_crawl(scope)
+        args: list[Any] = [mode, self.k, self.poll_ttl_s if poll else 0, crawl]
         for uid in url_ids:
             args += self.positions(uid)
-        return [bool(x) for x in self._script(keys=[f"{self._namespace}:bloom:{scope}"], args=args)]
+        keys = [bloom_key(self._namespace, scope), *claim_keys(self._namespace, crawl)]
+        return [bool(x) for x in self._script(keys=keys, args=args)]
 
     def claim(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> list[bool]:
         """True for each id the filter has surely not seen (nothing is marked yet)."""
@@ -298,12 +332,49 @@ class BloomSeen:
         self._run("mark", crawl_id, url_ids)
 
     def release(self, crawl_id: str, url_ids: Sequence[str], owner: str) -> None:
-        """Nothing to do: an id is marked only by :meth:`commit`, so an unsent one was never marked."""
+        """An id is marked only by :meth:`commit`, so an unsent one was never marked: only the
+        crawl's count of claims gives them back."""
+        if url_ids:
+            self._uncount(keys=[crawl_key(self._namespace, scope_crawl(crawl_id)[0])], args=[len(url_ids)])
 
 
 def make_seen(client: Any, namespace: str, backend: str = "exact", *, capacity: int = 10_000_000,
-              error_rate: float = 0.001) -> Seen:
-    """The shared seen-set the settings ask for (``INGEST_SEEN_BACKEND``)."""
+              error_rate: float = 0.001, poll_ttl_s: int = DEFAULT_POLL_TTL_S) -> Seen:
+    """The shared seen-set the settings ask for (``INGEST_SEEN_BACKEND``, ``INGEST_SEEN_POLL_TTL``)."""
     if backend == "bloom":
-        return BloomSeen(client, namespace, capacity=capacity, error_rate=error_rate)
-    return RedisSeen(client, namespace)
+        return BloomSeen(client, namespace, capacity=capacity, error_rate=error_rate, poll_ttl_s=poll_ttl_s)
+    return RedisSeen(client, namespace, poll_ttl_s=poll_ttl_s)
+
+
+def expire_poll_sets(client: Any, namespace: str, ttl_s: int = DEFAULT_POLL_TTL_S) -> int:
+    """Give every poll round's seen-set that has no expiry (written before they expired) ``ttl_s``;
+    returns how many.  A crawl's own sets are left alone."""
+    if ttl_s <= 0:
+        return 0
+    done = 0
+    for pattern in (seen_key(namespace, "*/*"), bloom_key(namespace, "*/*")):
+        prefix = pattern[: -len("*/*")]
+        batch = []
+        for key in client.scan_iter(match=pattern, count=1000):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            if scope_crawl(name[len(prefix):])[1]:
+                batch.append(key)
+            if len(batch) >= 500:
+                done += _expire_unset(client, batch, ttl_s)
+                batch = []
+        done += _expire_unset(client, batch, ttl_s)
+    return done
+
+
+# A TTL already set (a live round's) stays as it is (EXPIRE NX, but on Redis before 7 too).
+_EXPIRE_UNSET_LUA = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('TTL', KEYS[i]) == -1 then n = n + redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+end
+return n
+"""
+
+
+def _expire_unset(client: Any, keys: list[Any], ttl_s: int) -> int:
+    return int(client.eval(_EXPIRE_UNSET_LUA, len(keys), *keys, ttl_s)) if keys else 0

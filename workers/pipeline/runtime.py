@@ -88,6 +88,8 @@ class Runtime:
     _client: httpx.Client | None = None
     send: Callable[[str, dict[str, Any]], None] = field(default=lambda stage, task: None)
     send_later: Callable[[str, dict[str, Any], int], None] = field(default=lambda stage, task, ms: None)
+    #: Called with every outcome after it is counted (the workers' crawl progress in Redis).
+    observers: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log = get_logger()
@@ -120,6 +122,8 @@ class Runtime:
             self.outcomes[event] += 1
             if stage == "fetch" and result == "done":
                 self.bytes_fetched += int(fields.get("bytes") or 0)
+        for observe in self.observers:
+            observe(event, fields)
         if result in {"delayed", "robots_wait"}:  # one per wait: for debugging, counted in the metrics
             self.log.debug(event, **fields)
         elif result in _QUIET_OUTCOMES:
@@ -210,7 +214,7 @@ def _redis_state(settings: Settings, client: Any) -> dict[str, Any]:
     ns = settings.namespace
     return {
         "seen": make_seen(client, ns, settings.seen_backend, capacity=settings.bloom_capacity,
-                          error_rate=settings.bloom_error),
+                          error_rate=settings.bloom_error, poll_ttl_s=settings.seen_poll_ttl),
         "policy": RedisHostPolicy(client, ns, lease_ttl_s=_lease_ttl(settings)),
         "robots": RedisRobotsCache(client, ns),
         "limits": RedisLimits(client, ns),

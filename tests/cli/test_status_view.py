@@ -1,0 +1,127 @@
+"""``ingest status``: queues with dead letters and age, rates, crawls, workers, memory; ``--watch``."""
+
+from __future__ import annotations
+
+import io
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+
+from tests.conftest import RedisServer
+from tests.support.pipeline import ROOT, wait_for
+from workers.cli.main import build_parser
+from workers.cli.ops import run_ops
+from workers.core.crawlstate import RedisCrawls
+from workers.core.deadletters import RedisDeadLetters, make_letter
+from workers.core.settings import Settings
+from workers.pipeline.enqueue import enqueue_urls
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def _status(settings: Settings, *argv: str) -> str:
+    out = io.StringIO()
+    assert run_ops(build_parser().parse_args(["status", *argv]), settings, out=out) == 0
+    return out.getvalue()
+
+
+def _letter(n: int, stage: str) -> dict[str, object]:
+    return make_letter(letter_id=f"{stage}-{n}", stage=stage, reason="http_error", error="HTTP 404",
+                       message={"queue_name": stage, "actor_name": stage, "args": [{}], "kwargs": {}}, attempts=1)
+
+
+def _fill(redis_server: RedisServer) -> Settings:
+    settings = Settings.from_env({}, broker_url=redis_server.url)
+    urls = [("test", f"http://127.0.0.1:9/s/{i}.html") for i in range(4)]
+    enqueue_urls(urls, settings, kind="article", crawl_id="seen-it")
+    letters = RedisDeadLetters(redis_server.client(), "ingest")
+    for i in range(3):
+        letters.add(_letter(i, "fetch"))
+    letters.add(_letter(0, "extract"))
+    crawls = RedisCrawls(redis_server.client(), "ingest")
+    now = time.time()
+    for _ in range(5):
+        crawls.observe("fetch.done", "seen-it", None, now=now)
+    crawls.observe("sink.stored", "seen-it", None, now=now)
+    crawls.observe("sink.stored", "seen-it", None, now=now - 120)
+    return settings
+
+
+def test_status_json_has_every_part(redis_server: RedisServer) -> None:
+    settings = _fill(redis_server)
+    time.sleep(0.3)
+    doc = orjson.loads(_status(settings, "--json"))
+    assert set(doc) >= {"queues", "rates", "crawls", "sources", "workers", "memory", "hosts", "days"}
+    fetch = doc["queues"]["fetch"]
+    assert (fetch["ready"], fetch["in_flight"], fetch["delayed"]) == (4, 0, 0)
+    assert fetch["dead_letters"] == 3 and doc["queues"]["extract"]["dead_letters"] == 1
+    assert 0.3 <= fetch["oldest_age_s"] < 30, "the first enqueued message has waited since the enqueue"
+    assert doc["queues"]["sink"]["oldest_age_s"] == 0
+    rates = doc["rates"]
+    assert len(rates["minutes"]) == 10 and rates["minutes"][-1]["fetched"] == 5
+    assert sum(m["stored"] for m in rates["minutes"]) == 2
+    assert rates["fetched_per_minute"] == 0.5 and rates["stored_per_minute"] == 0.2
+    [crawl] = doc["crawls"]
+    assert crawl["crawl_id"] == "seen-it" and crawl["state"] == "running"
+    assert (crawl["discovered"], crawl["fetched"], crawl["stored"], crawl["remaining"]) == (4, 5, 2, 4)
+    assert doc["sources"] == {}, "a crawl without a source counts for none"
+    assert doc["workers"] == []
+    kinds = doc["memory"]["kinds"]
+    assert {"seen", "queues", "dlq", "crawls", "rates"} <= set(kinds)
+    assert all(k["bytes"] > 0 and k["keys"] > 0 for k in kinds.values())
+    assert doc["memory"]["complete"] is True and doc["memory"]["used_bytes"] > 0
+
+
+def test_status_text_shows_each_part(redis_server: RedisServer) -> None:
+    settings = _fill(redis_server)
+    lines = _status(settings).splitlines()
+    header = next(line for line in lines if line.startswith("queue "))
+    assert header.split()[1:] == ["ready", "in", "flight", "delayed", "dead", "letters", "oldest"]
+    assert next(line for line in lines if line.startswith("fetch ")).split()[1:6] == ["4", "0", "0", "0", "3"]
+    assert any(line.startswith("last 10 min:") and "5 pages fetched" in line and "2 records stored" in line
+               for line in lines)
+    assert any(line.split()[:2] == ["seen-it", "running"] for line in lines)
+    assert "workers: none alive" in lines
+    memory = lines.index(next(line for line in lines if line.startswith("redis memory")))
+    assert {line.split()[0] for line in lines[memory + 1:] if line.startswith("  ")} >= {"seen", "queues", "dlq"}
+
+
+def test_watch_redraws_in_place_until_interrupted(redis_server: RedisServer) -> None:
+    settings = Settings.from_env({}, broker_url=redis_server.url)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")},
+           "INGEST_BROKER_URL": redis_server.url, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "status", "--watch", "--interval", "0.3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    seen = b""
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+
+    def frames() -> list[str]:
+        nonlocal seen
+        while selector.select(timeout=0.05):
+            chunk = os.read(proc.stdout.fileno(), 65536)  # type: ignore[union-attr]
+            if not chunk:
+                break
+            seen += chunk
+        return seen.decode().split(CLEAR)[1:]
+
+    try:
+        wait_for(lambda: len(frames()) >= 2, 20, "two frames")
+        assert all("queue " in f for f in frames()[:2])
+        enqueue_urls([("test", f"http://127.0.0.1:9/w/{i}.html") for i in range(7)], settings, kind="article",
+                     crawl_id="watched")
+        wait_for(lambda: any("watched" in f and f.count("\n") > 5 for f in frames()[:-1]), 20,
+                 "a later frame showing the new crawl")
+        complete = frames()[:-1]
+        fetch_rows = [next(line for line in f.splitlines() if line.startswith("fetch ")).split()[1] for f in complete]
+        assert fetch_rows[0] == "0" and fetch_rows[-1] == "7", "the same screen, redrawn with the new figures"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 130
+        selector.close()
