@@ -411,7 +411,8 @@ class ChaosRun:
             client = self.client()
             for key in sorted(client.scan_iter(f"{NAMESPACE}:host:*", count=100))[:5]:
                 policy = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
-                lines.append(f"host policy {key.decode()}: {policy} (redis time {client.time()[0]})")
+                ahead = float(policy.get("next_slot", 0)) - float(client.time()[0])
+                lines.append(f"host policy {key.decode()}: {policy}; next free slot in {ahead:.0f} s")
             client.close()
         except Exception as exc:
             lines.append(f"host policy: unreadable ({exc})")

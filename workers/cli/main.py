@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import orjson
 
+from workers.cli.crawls import CRAWLS_COMMANDS, add_crawls_parsers, run_crawls
 from workers.cli.dlq import add_dlq_parser, run_dlq
 from workers.cli.ops import OPS_COMMANDS, add_ops_parsers, run_ops
 from workers.cli.trace import add_trace_parser, run_trace
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     sources_sub.add_parser("list", help="the loaded sources with their next poll")
 
     add_ops_parsers(sub)
+    add_crawls_parsers(sub)
     add_dlq_parser(sub)
     add_trace_parser(sub)
     sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
@@ -160,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _extract(args)
         if args.command in OPS_COMMANDS:
             return run_ops(args, settings)
+        if args.command in CRAWLS_COMMANDS:
+            return run_crawls(args, settings)
         if args.command == "sources":
             from workers.cli.sources import run_sources
 

@@ -1,6 +1,8 @@
 """``ingest status`` and ``ingest reextract``: the operator's glance and the operator's repair.
 
-``status`` reads what the workers leave in Redis: queue depths (Dramatiq's keys) and per-host
+``status`` reads what the workers leave in Redis: queue depths (Dramatiq's keys) with dead letters
+and the oldest message's age, pages fetched and records stored per minute, each crawl's and
+source's progress, the worker processes alive, Redis memory by kind of key, and per-host
 extraction health, with drift warnings that say which host's extraction a redesign broke.
 ``reextract`` runs the current extractor over the raw pages in storage and rewrites the records
 whose text changed.  :func:`add_ops_parsers` adds both to the ``ingest`` parser;
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any, TextIO
 
 from workers.core.argtypes import iso_date, positive
@@ -20,7 +23,7 @@ from workers.core.settings import Settings
 # Only light imports up here: the parser is built for every `ingest` command, even `--help`;
 # Redis, Dramatiq and the extractor are imported by the command that needs them.
 
-__all__ = ["OPS_COMMANDS", "add_ops_parsers", "queue_depths", "run_ops"]
+__all__ = ["OPS_COMMANDS", "add_ops_parsers", "queue_depths", "render_status", "run_ops", "status_doc"]
 
 OPS_COMMANDS = ("status", "reextract")
 
@@ -34,19 +37,32 @@ def _days(value: str) -> int:
     return n
 
 
+def _interval(value: str) -> float:
+    x = float(value)
+    if not 0.1 <= x <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0.1 and 3600 seconds, got {value}")
+    return x
+
+
 def add_ops_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the ``status`` and ``reextract`` subcommands to the ``ingest`` subparsers ``sub``."""
     status = sub.add_parser(
         "status",
-        help="queue depths and per-host extraction health, with drift warnings (needs Redis)",
+        help="queues, rates, crawls, workers, Redis memory and per-host extraction health (needs Redis)",
         description="One glance at the running system: messages ready, in flight, delayed and dead per "
-        "queue; per host the pages extracted, the share of empty pages, of pages without a date, word "
+        "queue, with the dead letters kept (`ingest dlq`) and the age of the oldest waiting message; pages "
+        "fetched and records stored per minute over the last minutes; each crawl's and source's progress "
+        "(discovered, fetched, stored, failed, remaining); the worker processes alive; Redis memory by kind "
+        "of key; per host the pages extracted, the share of empty pages, of pages without a date, word "
         "count percentiles, the share of pages with teaser lists in their text, and DRIFT lines when a "
         "host's latest day differs sharply from the days before (a redesign broke extraction).",
     )
     status.add_argument("--host", help="only this host, day by day")
     status.add_argument("--days", type=_days, default=7, help="days of health to show (default: 7)")
-    status.add_argument("--json", action="store_true", help="print everything as JSON")
+    status.add_argument("--json", action="store_true", help="print everything as JSON (with --watch: one line each)")
+    status.add_argument("--watch", action="store_true", help="redraw in place every --interval seconds; Ctrl-C stops")
+    status.add_argument("--interval", type=_interval, default=2.0, metavar="S",
+                        help="seconds between redraws with --watch (default: 2)")
 
     reextract = sub.add_parser(
         "reextract",
@@ -128,59 +144,154 @@ def _row(label: str, figures: dict[str, Any]) -> str:
             f"{_pct(figures['missing_date_share']):>8} {lengths:>19} {_pct(figures['leak_share']):>6}")
 
 
+#: Minutes of pages fetched and records stored shown (the workers keep an hour).
+RATE_MINUTES = 10
+#: Clear the terminal and go home: each ``--watch`` frame replaces the last.
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def status_doc(client: Any, namespace: str, days: int = 7, host: str | None = None) -> dict[str, Any]:
+    """Everything ``ingest status`` shows, read from Redis (raises redis.RedisError)."""
+    from workers.cli.crawls import by_source
+    from workers.core.broker import QUEUES
+    from workers.core.crawlstate import RedisCrawls
+    from workers.core.encoder import POISON_QUEUE
+    from workers.core.queuestats import dead_letter_counts, queue_stats
+    from workers.core.redismemory import memory_by_kind
+    from workers.extract.health import RedisHealthStore, drift
+    from workers.pipeline.presence import alive_workers
+
+    depths = queue_depths(client, namespace)
+    letters = dead_letter_counts(client, namespace)
+    for stats in queue_stats(client, namespace, (*QUEUES, POISON_QUEUE)):
+        depths[stats["queue"]].update(dead_letters=letters.get(stats["queue"], 0), oldest_age_s=stats["oldest_age_s"])
+    crawls = RedisCrawls(client, namespace)
+    minutes = crawls.rates(RATE_MINUTES)
+    listed = crawls.recent()
+    store = RedisHealthStore(client, namespace)
+    reports = []
+    for name in [host] if host else store.hosts():
+        summary = store.summary(name, days)
+        if summary["overall"]["pages"] or host:
+            reports.append({**summary, "drift": drift(summary)})
+    # The hosts that need a look first, then the busiest.
+    reports.sort(key=lambda r: (not r["drift"], -r["overall"]["pages"], r["host"]))
+    return {
+        "days": days,
+        "queues": depths,
+        "rates": {"minutes": minutes,
+                  "fetched_per_minute": round(sum(m["fetched"] for m in minutes) / RATE_MINUTES, 1),
+                  "stored_per_minute": round(sum(m["stored"] for m in minutes) / RATE_MINUTES, 1)},
+        "crawls": listed,
+        "sources": by_source(listed),
+        "workers": alive_workers(client, namespace),
+        "memory": memory_by_kind(client, namespace),
+        "hosts": reports,
+    }
+
+
 def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     import orjson
     import redis
 
-    from workers.extract.health import RedisHealthStore, drift
+    from workers.core.logs import redact_text
+    from workers.core.redisclient import redis_client
 
     if settings.embedded:
         return _fail("status", _NEEDS_REDIS)
-    from workers.core.redisclient import redis_client
     client = redis_client(settings.broker_url, socket_connect_timeout=5, socket_timeout=10)
-    try:
-        depths = queue_depths(client, settings.namespace)
-        store = RedisHealthStore(client, settings.namespace)
-        hosts = [args.host] if args.host else store.hosts()
-        reports = []
-        for host in hosts:
-            summary = store.summary(host, args.days)
-            if summary["overall"]["pages"] or args.host:
-                reports.append({**summary, "drift": drift(summary)})
-    except redis.RedisError as exc:
-        from workers.core.logs import redact_text
 
+    def cannot(exc: Exception) -> str:
         # A connection error may quote the URL it was given, password and all.
-        return _fail("status", f"cannot read {settings.redacted()['broker_url']}: {redact_text(str(exc))}")
+        return f"cannot read {settings.redacted()['broker_url']}: {redact_text(str(exc))}"
+
+    try:
+        while True:
+            try:
+                doc = status_doc(client, settings.namespace, args.days, args.host)
+            except redis.RedisError as exc:
+                if not args.watch:
+                    return _fail("status", cannot(exc))
+                # Watching through a Redis restart: say so on screen and try again next round.
+                doc, frame = {"error": cannot(exc)}, cannot(exc) + "\n"
+            else:
+                frame = render_status(doc, args.host)
+            if args.json:
+                option = 0 if args.watch else orjson.OPT_INDENT_2
+                out.write(orjson.dumps(doc, option=option).decode() + "\n")
+            else:
+                out.write((CLEAR if args.watch else "") + frame)
+            out.flush()
+            if not args.watch:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 130
     finally:
         client.close()
-    # The hosts that need a look first, then the busiest.
-    reports.sort(key=lambda r: (not r["drift"], -r["overall"]["pages"], r["host"]))
-    if args.json:
-        doc = {"days": args.days, "queues": depths, "hosts": reports}
-        out.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return 0
-    print(f"{'queue':<10} {'ready':>8} {'in flight':>10} {'delayed':>8} {'dead':>6}", file=out)
-    for q, d in depths.items():
-        print(f"{q:<10} {d['ready']:>8} {d['in_flight']:>10} {d['delayed']:>8} {d['dead']:>6}", file=out)
-    print(file=out)
+
+
+def _age(seconds: float) -> str:
+    if seconds <= 0:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.0f}h"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def render_status(doc: dict[str, Any], host: str | None = None) -> str:
+    """The status document as the text ``ingest status`` prints."""
+    from workers.cli.crawls import crawl_lines
+
+    lines = [f"{'queue':<10} {'ready':>8} {'in flight':>10} {'delayed':>8} {'dead':>6} {'letters':>8} {'oldest':>7}"]
+    for q, d in doc["queues"].items():
+        lines.append(f"{q:<10} {d['ready']:>8} {d['in_flight']:>10} {d['delayed']:>8} {d['dead']:>6} "
+                     f"{d['dead_letters']:>8} {_age(d['oldest_age_s']):>7}")
+    rates = doc["rates"]
+    fetched, stored = (sum(m[k] for m in rates["minutes"]) for k in ("fetched", "stored"))
+    lines += ["", f"last {len(rates['minutes'])} min: {fetched} pages fetched ({rates['fetched_per_minute']}/min), "
+              f"{stored} records stored ({rates['stored_per_minute']}/min)",
+              "  per minute, fetched/stored: " + " ".join(f"{m['fetched']}/{m['stored']}" for m in rates["minutes"])]
+    lines.append("")
+    lines += crawl_lines(doc["crawls"]) if doc["crawls"] else ["no crawls"]
+    if doc["sources"]:
+        lines += ["", f"{'source':<28} {'discovered':>10} {'fetched':>8} {'stored':>8} {'failed':>7} {'remaining':>9}"]
+        lines += [f"{name:<28} {s['discovered']:>10} {s['fetched']:>8} {s['stored']:>8} {s['failed']:>7} "
+                  f"{s['remaining']:>9}" for name, s in doc["sources"].items()]
+    lines.append("")
+    alive = doc["workers"]
+    lines.append(f"workers: {len(alive)} alive" if alive else "workers: none alive")
+    lines += [f"  {w['host']}:{w['pid']}  {','.join(w['queues'])}  {w['alive']}/{w['threads']} threads  "
+              f"beat {w['age_s']:.0f}s ago" for w in alive]
+    memory = doc["memory"]
+    measured = "every key measured" if memory["complete"] else f"{memory['sampled_keys']} keys measured, scaled up"
+    lines += ["", f"redis memory: {_size(memory['used_bytes'])} used; by kind of key ({measured}):"]
+    lines += [f"  {kind:<12} {k['keys']:>9} keys {_size(k['bytes']):>10}" for kind, k in memory["kinds"].items()]
+    lines.append("")
+    reports = doc["hosts"]
     if not reports:
-        print(f"no extractions recorded in the last {args.days} day(s)", file=out)
-        return 0
-    print(f"{'host (last ' + str(args.days) + ' days)':<32} {'pages':>7} {'empty':>6} {'no date':>8} "
-          f"{'words p10/p50/p90':>19} {'leak':>6}", file=out)
+        lines.append(f"no extractions recorded in the last {doc['days']} day(s)")
+        return "\n".join(lines) + "\n"
+    lines.append(f"{'host (last ' + str(doc['days']) + ' days)':<32} {'pages':>7} {'empty':>6} {'no date':>8} "
+                 f"{'words p10/p50/p90':>19} {'leak':>6}")
     for report in reports:
-        print(_row(report["host"], report["overall"]), file=out)
-        if args.host:
-            for day in report["per_day"]:
-                print(_row("  " + day["day"], day), file=out)
-        for reason in report["drift"]:
-            print(f"  DRIFT {reason}", file=out)
+        lines.append(_row(report["host"], report["overall"]))
+        if host:
+            lines += [_row("  " + day["day"], day) for day in report["per_day"]]
+        lines += [f"  DRIFT {reason}" for reason in report["drift"]]
     drifting = sum(1 for r in reports if r["drift"])
     if drifting:
-        print(f"\n{drifting} host(s) drifting: look at their latest pages (`ingest extract`), then "
-              "`ingest reextract --host H` once extraction is fixed", file=out)
-    return 0
+        lines.append(f"\n{drifting} host(s) drifting: look at their latest pages (`ingest extract`), then "
+                     "`ingest reextract --host H` once extraction is fixed")
+    return "\n".join(lines) + "\n"
 
 
 # --- reextract -----------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ class RedisCrawls:
         found = self._read([crawl_id])
         return found[0] if found else None
 
-    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` crawls, newest first (ids whose state expired are dropped from the index)."""
         ids = [_s(x) for x in self.client.zrevrange(crawls_key(self.ns), 0, limit - 1)]
         found = self._read(ids)

@@ -22,6 +22,7 @@ from workers.discover.traps import query_variant_key
 from workers.extract.health import page_health
 from workers.extract.sitememory import strip_recurring
 from workers.fetch.stage import fetch
+from workers.pipeline.crawls import crawl_tracking
 from workers.pipeline.guards import guarded, retry_policy
 from workers.pipeline.runtime import Runtime
 from workers.sink.record import build_record, with_text
@@ -214,6 +215,8 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.A
     """Declare the stage actors on ``broker`` bound to ``rt``, and wire ``rt.send`` to them."""
     actors: dict[str, dramatiq.Actor[Any, Any]] = {}
     common: dict[str, Any] = {"throws": (PoisonMessage,), "broker": broker}
+    # On Redis: pause/cancel checks before each stage, progress counted, crawls that know they are done.
+    tracking = crawl_tracking(broker, rt)
     for stage, fn in _STAGES.items():
         options = dict(common)
         options["retry_when"] = retry_policy(DEFAULT_MAX_RETRIES)
@@ -222,7 +225,8 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.A
             # so Retries only needs a ceiling above that and the backoff between attempts.
             options.update(retry_when=retry_policy(rt.settings.fetch_retries + 1), min_backoff=1_000,
                            max_backoff=120_000)
-        actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(guarded(stage, fn, rt))
+        run = tracking.controlled(stage, fn) if tracking is not None else fn
+        actors[stage] = dramatiq.actor(actor_name=stage, queue_name=stage, **options)(guarded(stage, run, rt))
 
     def send(stage: str, task: dict[str, Any]) -> None:
         actors[stage].send(task)
@@ -232,4 +236,6 @@ def declare_actors(broker: dramatiq.Broker, rt: Runtime) -> dict[str, dramatiq.A
 
     rt.send = send
     rt.send_later = send_later
+    if tracking is not None:
+        tracking.install(broker)
     return actors
