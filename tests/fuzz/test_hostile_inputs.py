@@ -59,6 +59,13 @@ PAGES: dict[str, bytes] = {
     + b"</pubDate></item></channel></rss>",
     "feed-date-kelvin": "<rss><channel><item><link>https://news.example.com/a</link><pubDate>"
     "Mon, 20 Jan 2025 17:00:00 \u212aST</pubDate></item></channel></rss>".encode(),
+    "meta-content-lt-1mb": b"<html><head><meta name='description' content='" + b"<" * MB + b"'></head><body><p>t</p>"
+    b"</body></html>",
+    "attribute-comment-openers": b"<html><head><meta name='description' content='"
+    + b"<!--a" * 200_000
+    + b"'></head><body><p class='"
+    + b"<!--" * 100_000
+    + b"'>text</p></body></html>",
     "many-anchors": b"<html><body>"
     + b"".join(b"<a href='/s/story-%d-of-the-day'>Story %d</a>" % (i, i) for i in range(5_000))
     + b"</body></html>",
@@ -139,3 +146,14 @@ def test_long_class_names_stay_out_of_the_caches() -> None:
     assert lead._cached_is_lead_name.cache_info().currsize == leads
     assert boilerplate.widget_kind("newsletter") == "newsletter"  # short names are still cached
     assert boilerplate._cached_widget_kind.cache_info().currsize >= 1
+
+
+def test_a_few_comment_openers_in_an_attribute_are_kept_as_written() -> None:
+    from workers.extract.metadata import parse_html
+
+    kept = "a <!-- b <!-- c"
+    tree = parse_html(f"<html><body><p title='{kept}' class='{'<!--x' * 20}'>t</p></body></html>")
+    assert tree is not None
+    p = next(tree.iter("p"))
+    assert p.get("title") == kept
+    assert "<!--" not in p.get("class", "") and p.get("class") == "< !--x" * 20

@@ -99,3 +99,21 @@ def test_tag_separators(text: str) -> None:
 def test_duration(text: str) -> None:
     assert checks._DURATION_RE.findall(text) == OLD_DURATION.findall(text)
     assert checks._DURATION_RE.sub("", text) == OLD_DURATION.sub("", text)
+
+
+TRAFILATURA_STRIP_TAGS = re.compile(r"(<!--.*?-->|<[^>]*>)")
+
+
+@ORACLE
+@given(soup("<", ">", "<!--", "-->", "--", "-", "\n", "a", " ", "<b>", "!"), st.sampled_from(("", " ", "X")))
+def test_trafilatura_tag_stripper(text: str, repl: str) -> None:
+    assert metadata._TagStripper(TRAFILATURA_STRIP_TAGS).sub(repl, text) == TRAFILATURA_STRIP_TAGS.sub(repl, text)
+
+
+def test_trafilatura_uses_the_linear_tag_stripper() -> None:
+    from trafilatura import json_metadata
+    from trafilatura import metadata as trafilatura_metadata
+
+    for module in (json_metadata, trafilatura_metadata):
+        assert isinstance(module.HTML_STRIP_TAGS, metadata._TagStripper)
+        assert module.HTML_STRIP_TAGS.sub("", "a<b>c<!-- d -->e") == "ace"

@@ -12,8 +12,11 @@ workers, and returns a :class:`Verdict` with every problem found and the run's f
   stored under two keys, no record written twice (two ``sink.stored`` for one URL);
 - **dead letters**: the set of (stage, URL, reason) in the Redis dead-letter store is exactly the
   site's permanent failures, each letter with its reason, error and attempt count, none twice;
-- **summary**: ``ingest status --json`` shows no message waiting, in flight or delayed, and as many
-  pages extracted for the host as records stored.
+- **summary**: the crawl's summary (``ingest crawls --json``, its one ``crawl.finished`` line and
+  ``crawls/<id>.json`` in storage) says finished, nothing remaining, as many records stored as
+  storage holds and as many pages failed as there are dead letters, and was not declared before
+  the last record was stored; ``ingest status --json`` shows no message waiting, in flight or
+  delayed.
 
 Figures (printed as one table line, collected as JSON): articles, records, faults injected,
 retries, redeliveries (messages a SIGKILLed worker held, handed back by the broker, plus messages a
@@ -241,6 +244,8 @@ class ChaosRun:
         self.held_by_killed = 0
         self.started_at = 0.0
         self.done_at: float | None = None
+        #: The crawl's summary as ``ingest crawls --json`` showed it when judged.
+        self.summary: dict[str, Any] | None = None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -478,7 +483,8 @@ class ChaosRun:
                       or int(x.get("attempts") or 0) < 1]
         if incomplete:
             problems.append(f"dead letters without reason, error or attempt count: {incomplete[:5]}")
-        # The operator's summary agrees with storage.
+        # The crawl's summary (`ingest crawls`, the crawl.finished line, crawls/<id>.json) agrees with storage.
+        problems += self._summary_problems(events, records, letters)
         status = self.status()
         if status is None:
             problems.append("`ingest status --json` failed")
@@ -486,14 +492,62 @@ class ChaosRun:
             unsettled = {q: d for q, d in status["queues"].items()
                          if d.get("ready") or d.get("in_flight") or d.get("delayed")}
             if unsettled:
-                problems.append(f"summary shows unsettled queues after the crawl: {unsettled}")
-            hosts = {h["host"]: h for h in status.get("hosts", [])}
-            pages = hosts.get("127.0.0.1", {}).get("overall", {}).get("pages", 0)
-            if pages != len(records):
-                problems.append(f"summary counts {pages} pages extracted for 127.0.0.1, storage holds "
-                                f"{len(records)} records")
+                problems.append(f"`ingest status` shows unsettled queues after the crawl: {unsettled}")
         figures = self.figures(events, records, letters, status)
         return Verdict(self.scenario, problems, figures)
+
+    def crawl_summary(self, wait_s: float = 10.0) -> dict[str, Any] | None:
+        """This run's crawl as ``ingest crawls --json`` shows it (waiting up to ``wait_s`` for it to
+        say finished: the last settlement may trail the empty queues by a moment)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            done = subprocess.run([sys.executable, "-m", "workers.cli", "crawls", "--json"],
+                                  env={**self.env, "INGEST_BROKER_URL": self.redis_url}, cwd=ROOT,
+                                  capture_output=True, timeout=60)
+            found = None
+            if done.returncode == 0:
+                for line in done.stdout.splitlines():
+                    doc = orjson.loads(line) if line.strip().startswith(b"{") else None
+                    if isinstance(doc, dict) and doc.get("crawl_id") == self.crawl_id:
+                        found = doc
+            if (found is not None and found.get("state") == "finished") or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def _summary_problems(self, events: list[dict[str, Any]], records: list[dict[str, Any]],
+                          letters: list[dict[str, Any]]) -> list[str]:
+        problems: list[str] = []
+        crawl = self.crawl_summary()
+        self.summary = crawl
+        if crawl is None:
+            return [f"`ingest crawls --json` has no crawl {self.crawl_id!r}"]
+        figures = {k: crawl.get(k) for k in ("state", "discovered", "fetched", "stored", "failed", "remaining")}
+        if crawl.get("state") != "finished" or crawl.get("remaining"):
+            problems.append(f"the crawl's summary does not say finished: {figures}")
+        if crawl.get("stored") != len(records):
+            problems.append(f"the crawl's summary counts {crawl.get('stored')} records stored, storage holds "
+                            f"{len(records)}: {figures}")
+        if crawl.get("failed") != len(letters):
+            problems.append(f"the crawl's summary counts {crawl.get('failed')} pages failed, the dead letters hold "
+                            f"{len(letters)}: {figures}")
+        stored_at = [t for e in events if e.get("event") == "sink.stored" and (t := _timestamp(e)) is not None]
+        finished_at = crawl.get("finished_at")
+        if finished_at and stored_at and max(stored_at) > float(finished_at) + 0.5:
+            problems.append(f"the crawl was declared finished {max(stored_at) - float(finished_at):.1f} s before "
+                            "its last record was stored")
+        finished = [e for e in events if e.get("event") == "crawl.finished" and e.get("crawl_id") == self.crawl_id]
+        if len(finished) != 1:
+            problems.append(f"crawl.finished logged {len(finished)} times, not once")
+        try:
+            kept = orjson.loads(self.storage.get(f"crawls/{self.crawl_id}.json"))
+        except KeyError:
+            problems.append(f"no crawls/{self.crawl_id}.json in storage")
+        else:
+            if kept.get("stored") != len(records) or kept.get("failed") != len(letters):
+                problems.append(f"crawls/{self.crawl_id}.json counts stored={kept.get('stored')} "
+                                f"failed={kept.get('failed')}; storage holds {len(records)} records, the dead "
+                                f"letters {len(letters)}")
+        return problems
 
     def status(self) -> dict[str, Any] | None:
         """``ingest status --json`` against the run's Redis (read directly)."""
@@ -543,7 +597,10 @@ class ChaosRun:
             "recover_complete_s": round(self.done_at - last_end, 1) if self.done_at and last_end else None,
             "crawl_s": round((self.done_at or time.time()) - self.started_at, 1),
             "requests": len(self.server.requests),
-            "status_pages": (None if status is None else
+            "summary": None if self.summary is None else {
+                k: self.summary.get(k) for k in ("state", "discovered", "fetched", "stored", "failed", "remaining")},
+            # Extraction health counts an extraction, not a URL: a redelivered page counts twice.
+            "health_pages": (None if status is None else
                              {h["host"]: h["overall"]["pages"] for h in status.get("hosts", [])}),
         }
 

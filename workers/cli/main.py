@@ -17,6 +17,7 @@ import orjson
 
 from workers.cli.crawls import CRAWLS_COMMANDS, add_crawls_parsers, run_crawls
 from workers.cli.dlq import add_dlq_parser, run_dlq
+from workers.cli.export import add_export_parser, run_export
 from workers.cli.ops import OPS_COMMANDS, add_ops_parsers, run_ops
 from workers.cli.trace import add_trace_parser, run_trace
 from workers.core.argtypes import iso_date, non_negative_float, positive
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_crawls_parsers(sub)
     add_dlq_parser(sub)
     add_trace_parser(sub)
+    add_export_parser(sub)
     sub.add_parser("config", help="print the effective settings (secrets masked) and their variables")
     return parser
 
@@ -172,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_dlq(args, settings)
         if args.command == "trace":
             return run_trace(args, settings)
+        if args.command == "export":
+            return run_export(args, settings)
         return _config(settings)
     except (UsageError, SettingsError) as exc:
         print(f"ingest {args.command}: {exc}", file=sys.stderr)

@@ -146,6 +146,8 @@ def _row(label: str, figures: dict[str, Any]) -> str:
 
 #: Minutes of pages fetched and records stored shown (the workers keep an hour).
 RATE_MINUTES = 10
+#: Crawls listed in the text of ``ingest status`` (``--json`` and ``ingest crawls`` have them all).
+STATUS_CRAWLS = 12
 #: Clear the terminal and go home: each ``--watch`` frame replaces the last.
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -261,7 +263,11 @@ def render_status(doc: dict[str, Any], host: str | None = None) -> str:
               f"{stored} records stored ({rates['stored_per_minute']}/min)",
               "  per minute, fetched/stored: " + " ".join(f"{m['fetched']}/{m['stored']}" for m in rates["minutes"])]
     lines.append("")
-    lines += crawl_lines(doc["crawls"]) if doc["crawls"] else ["no crawls"]
+    # The crawls at work first; finished ones only while the screen has room.
+    crawls = sorted(doc["crawls"], key=lambda c: c["state"] in {"finished", "cancelled"})[:STATUS_CRAWLS]
+    lines += crawl_lines(crawls) if crawls else ["no crawls"]
+    if len(doc["crawls"]) > len(crawls):
+        lines.append(f"… and {len(doc['crawls']) - len(crawls)} more: ingest crawls")
     if doc["sources"]:
         lines += ["", f"{'source':<28} {'discovered':>10} {'fetched':>8} {'stored':>8} {'failed':>7} {'remaining':>9}"]
         lines += [f"{name:<28} {s['discovered']:>10} {s['fetched']:>8} {s['stored']:>8} {s['failed']:>7} "

@@ -106,12 +106,13 @@ end
 # keep seconds.  One chain ended; returns the state when that drained the crawl.  A scheduled
 # source's crawl keeps its keys: its next poll reopens it, and its seen-set must not be forgotten.
 _SETTLE_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+-- A straggler after the end (a redelivery, a dead letter retried) changes nothing.
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'finished_at') == 1 then return false end
 local ended = redis.call('HINCRBY', KEYS[1], 'ended', 1)
 local claimed = tonumber(redis.call('HGET', KEYS[1], 'claimed') or '0')
-if claimed <= 0 or ended < claimed or redis.call('HEXISTS', KEYS[1], 'finished_at') == 1 then return false end
+if claimed <= 0 or ended < claimed then return false end
 local now = redis.call('TIME')
--- Redeliveries after a crash can end a chain twice: the next round of the crawl starts level.
+-- Redeliveries after a crash can end a chain twice: the crawl's next round starts level.
 redis.call('HSET', KEYS[1], 'finished_at', tonumber(now[1]) + tonumber(now[2]) / 1000000, 'ended', claimed)
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'running' or state == 'paused' then
@@ -260,6 +261,12 @@ class RedisCrawls:
         ids = [_s(x) for x in self.client.zrevrange(crawls_key(self.ns), 0, limit - 1)]
         found = self._read(ids)
         gone = set(ids) - {c["crawl_id"] for c in found}
+        # The oldest entries too, a page per call: the index never outgrows the crawls kept.
+        oldest = [_s(x) for x in self.client.zrange(crawls_key(self.ns), 0, 99)]
+        pipe = self.client.pipeline(transaction=False)
+        for crawl_id in oldest:
+            pipe.exists(crawl_key(self.ns, crawl_id))
+        gone |= {crawl_id for crawl_id, there in zip(oldest, pipe.execute(), strict=True) if not there}
         if gone:
             self.client.zrem(crawls_key(self.ns), *gone)
         return found

@@ -21,6 +21,9 @@ import lxml.html
 from htmldate import find_date
 from lxml import etree
 from lxml.etree import _Element
+from trafilatura import json_metadata as _trafilatura_json_metadata
+from trafilatura import metadata as _trafilatura_metadata
+from trafilatura import utils as _trafilatura_utils
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
@@ -78,7 +81,73 @@ _PUBLISHED_XPATH = etree.XPath(
     " or (self::script and @type='application/ld+json')]"
 )
 _ITEMPROPS = etree.XPath("//@itemprop", smart_strings=False)
+_COMMENT_IN_ATTRIBUTE = etree.XPath("//@*[contains(., '<!--')]")
+# Unclosed "<!--" an attribute value may hold before _defuse_comment_openers breaks them up.
+_UNCLOSED_COMMENTS_KEPT = 8
 _JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{10,40})"')
+
+
+class _TagStripper:
+    """trafilatura's ``HTML_STRIP_TAGS`` (``(<!--.*?-->|<[^>]*>)``) with a ``sub`` in linear time.
+
+    trafilatura strips tags from every ``<meta content>`` and JSON-LD string with that regex, and
+    each ``<`` with no ``>`` after it scans to the end of the value: a page with 80 KB of ``<`` in a
+    meta tag took four seconds, a megabyte would take minutes, all of it holding the GIL.  Only a
+    literal replacement is done here (trafilatura's calls replace with ""); anything else goes
+    to the regex itself.
+    """
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pattern, name)
+
+    def sub(self, repl: Any, string: str, count: int = 0) -> str:
+        """``pattern.sub(repl, string, count)``, for a literal ``repl`` without the backtracking."""
+        if not isinstance(repl, str) or "\\" in repl or count or not isinstance(string, str):
+            return self.pattern.sub(repl, string, count)
+        if "<" not in string:
+            return string
+        if "<!--" not in string:
+            # Past the last ">" nothing matches; before it every "<" finds its ">": the regex is linear.
+            end = string.rfind(">") + 1
+            return self.pattern.sub(repl, string[:end]) + string[end:]
+        return _strip_tags(string, repl)
+
+
+def _strip_tags(text: str, repl: str) -> str:
+    """What ``re.sub(r"(<!--.*?-->|<[^>]*>)", repl, text)`` gives, reading each character a bounded
+    number of times: a comment runs to the first ``-->`` unless a line ends first (no DOTALL), a tag
+    to the first ``>``, and with no ``>`` left nothing after it can be a match."""
+    out: list[str] = []
+    position = 0
+    close = newline = gt = -2  # first "-->", "\n", ">" at or after where each was last looked for
+    while (start := text.find("<", position)) >= 0:
+        end = -1
+        if text.startswith("<!--", start):
+            if -1 < close < start + 4 or close == -2:
+                close = text.find("-->", start + 4)
+            if -1 < newline < start + 4 or newline == -2:
+                newline = text.find("\n", start + 4)
+            if close >= 0 and not 0 <= newline < close:
+                end = close + 3
+        if end < 0:
+            if -1 < gt < start + 1 or gt == -2:
+                gt = text.find(">", start + 1)
+            if gt < 0:
+                break
+            end = gt + 1
+        out += (text[position:start], repl)
+        position = end
+    out.append(text[position:])
+    return "".join(out)
+
+
+# Every module of trafilatura that imported the regex gets the linear stripper in its place.
+for _module in (_trafilatura_utils, _trafilatura_metadata, _trafilatura_json_metadata):
+    if isinstance(getattr(_module, "HTML_STRIP_TAGS", None), re.Pattern):
+        setattr(_module, "HTML_STRIP_TAGS", _TagStripper(_module.HTML_STRIP_TAGS))  # noqa: B010
 
 
 def _codec(label: str | bytes | None) -> str | None:
@@ -166,7 +235,24 @@ def parse_html(text: str) -> _Element | None:
     # Text without any sign of HTML that parses into a lone element is something else (JSON, text).
     if tree is not None and "html" not in text[:50].lower() and len(tree) < 2:
         return None
+    if tree is not None and "<!--" in text:
+        _defuse_comment_openers(tree)
     return tree
+
+
+def _defuse_comment_openers(tree: _Element) -> None:
+    """Break up runs of unclosed ``<!--`` in attribute values, which libxml2 serialises in quadratic time.
+
+    libxml2's HTML serialiser (htmldate serialises every page) looks for the ``-->`` of each ``<!--``
+    in an attribute value to the value's end: 80 KB of ``<!--a`` in one attribute took four seconds,
+    a megabyte would take minutes.  Past a handful such openers a value is no text anyone wrote, and
+    "< !--" costs nothing; values with fewer, the only ones real pages have, are left exactly as they are.
+    """
+    for value in _COMMENT_IN_ATTRIBUTE(tree):
+        tail = value.rsplit("-->", 1)[-1]
+        if tail.count("<!--") > _UNCLOSED_COMMENTS_KEPT:
+            owner = value.getparent()
+            owner.set(value.attrname, value[: len(value) - len(tail)] + tail.replace("<!--", "< !--"))
 
 
 def _nonempty(value: Any) -> str | None:

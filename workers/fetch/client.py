@@ -27,6 +27,7 @@ __all__ = [
     "HTML_TYPES",
     "OUTCOMES",
     "FetchResult",
+    "archivable_headers",
     "cap_retry_after",
     "classify_error",
     "classify_status",
@@ -78,6 +79,10 @@ class FetchResult:
     ms: int = 0
     #: Decoded body bytes read (for too_large: how far we got before stopping).
     bytes: int = 0
+    #: The final response's status line ("HTTP/1.1 200 OK") and headers as sent, in order, minus
+    #: cookies and credentials (:func:`archivable_headers`); kept next to the raw page.
+    status_line: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -87,6 +92,28 @@ class FetchResult:
     def transient(self) -> bool:
         """True when trying again later may succeed."""
         return self.outcome == "transient"
+
+
+#: Response headers never stored: cookies and anything that carries a credential or session.
+_SECRET_HEADERS = frozenset({"set-cookie", "set-cookie2", "cookie", "authorization", "proxy-authorization",
+                             "www-authenticate", "proxy-authenticate", "authentication-info",
+                             "proxy-authentication-info"})
+_SECRET_WORDS = re.compile(r"token|secret|passw|api-?key|credential|session|auth|csrf|xsrf")
+
+
+def archivable_headers(raw: list[tuple[builtins.bytes, builtins.bytes]]) -> tuple[tuple[str, str], ...]:
+    """Response headers worth archiving, names as sent: no Set-Cookie, nothing whose name says
+    it carries a token, key, password or session (an archive is read by many; a cookie from it
+    is someone's login)."""
+    kept = []
+    for name, value in raw:
+        text = name.decode("latin-1")
+        lower = text.lower()
+        # CORS headers only name what a browser may send (Allow-Credentials: true): no secret.
+        if lower in _SECRET_HEADERS or (_SECRET_WORDS.search(lower) and not lower.startswith("access-control-")):
+            continue
+        kept.append((text, value.decode("latin-1")))
+    return tuple(kept)
 
 
 def classify_status(status: int) -> str:
@@ -336,6 +363,8 @@ def _read(
     headers = response.headers
     media, charset = parse_content_type(headers.get("content-type"))
     retry_raw = headers.get("retry-after")
+    status_line = f"{response.http_version} {response.status_code} {response.reason_phrase}".rstrip()
+    kept = archivable_headers(headers.raw)
 
     def result(outcome: str, reason: str, body: bytes = b"", size: int = 0) -> FetchResult:
         return FetchResult(
@@ -351,6 +380,8 @@ def _read(
             retry_after=None if retry_raw is None else parse_retry_after(retry_raw, time.time()),
             reason=reason,
             bytes=size,
+            status_line=status_line,
+            headers=kept,
         )
 
     status_outcome = classify_status(response.status_code)

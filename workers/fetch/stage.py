@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+import orjson
 
 from workers.core.messages import DISCOVERY_KINDS, page_task
 from workers.core.middleware import PoisonMessage
-from workers.core.storage import raw_key
+from workers.core.storage import raw_headers_key, raw_key
 from workers.fetch.client import HTML_TYPES, FetchResult, cap_retry_after, fetch_page
 from workers.fetch.context import FetchContext
 from workers.fetch.politeness import Permit
@@ -175,10 +176,27 @@ def _settle(
     if source is not None and source.storage_prefix:
         key = source.storage_prefix + key
     rt.storage.put_new(key, result.body)
-    page = page_task(task, final_url=result.final_url, status=result.status or 200, fetched_at=_now_iso(),
+    fetched_at = _now_iso()
+    # The response beside the page, before the page is handed on, so an archive (WARC export) has
+    # what the server said; create-if-absent like the page, so a redelivery writes nothing.
+    rt.storage.put_new(raw_headers_key(key), _response_doc(task, result, fetched_at, digest))
+    page = page_task(task, final_url=result.final_url, status=result.status or 200, fetched_at=fetched_at,
                      raw_key=key, content_type=result.content_type, encoding=result.encoding, size=result.bytes)
     rt.send("extract" if task["kind"] == "article" else "discover", page)
     rt.outcome("fetch.done", kind=task["kind"], **fields)
+
+
+def _response_doc(task: dict[str, Any], result: FetchResult, fetched_at: str, digest: str) -> bytes:
+    """The raw page's sidecar: the response it came with (headers already without cookies and
+    credentials, see :func:`workers.fetch.client.archivable_headers`)."""
+    status = result.status or 200
+    return orjson.dumps({
+        "url": task["url"], "url_id": task["url_id"], "final_url": result.final_url, "crawl_id": task["crawl_id"],
+        "kind": task["kind"], "fetched_at": fetched_at, "status": status,
+        "status_line": result.status_line or f"HTTP/1.1 {status}", "headers": [list(h) for h in result.headers],
+        "content_type": result.content_type, "encoding": result.encoding, "body_sha256": digest,
+        "bytes": len(result.body),
+    })
 
 
 def _retry(rt: FetchContext, attempt: int, limit: int, reason: str, retry_after: float | None,
