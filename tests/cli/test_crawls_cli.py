@@ -7,10 +7,10 @@ import time
 
 import orjson
 import pytest
-from workers.core.crawlstate import RedisCrawls, crawl_key
 
 from tests.conftest import RedisServer
 from workers.cli.main import build_parser, main
+from workers.core.crawlstate import RedisCrawls, crawl_key
 from workers.core.settings import Settings
 from workers.pipeline.enqueue import enqueue_urls
 

@@ -91,37 +91,73 @@ def test_status_text_shows_each_part(redis_server: RedisServer) -> None:
     assert {line.split()[0] for line in lines[memory + 1:] if line.startswith("  ")} >= {"seen", "queues", "dlq"}
 
 
-def test_watch_redraws_in_place_until_interrupted(redis_server: RedisServer) -> None:
-    settings = Settings.from_env({}, broker_url=redis_server.url)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")},
-           "INGEST_BROKER_URL": redis_server.url, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "status", "--watch", "--interval", "0.3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    seen = b""
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
+class _Watch:
+    """``ingest status --watch`` in a subprocess, its output read as it comes."""
 
-    def frames() -> list[str]:
-        nonlocal seen
-        while selector.select(timeout=0.05):
-            chunk = os.read(proc.stdout.fileno(), 65536)  # type: ignore[union-attr]
+    def __init__(self, redis_server: RedisServer, *args: str) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")},
+               "INGEST_BROKER_URL": redis_server.url, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "status", "--watch", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        assert self.proc.stdout is not None
+        self.stdout = self.proc.stdout
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.stdout, selectors.EVENT_READ)
+        self.seen = b""
+
+    def output(self) -> str:
+        """Everything written so far."""
+        while self.selector.select(timeout=0.05):
+            chunk = os.read(self.stdout.fileno(), 65536)
             if not chunk:
                 break
-            seen += chunk
-        return seen.decode().split(CLEAR)[1:]
+            self.seen += chunk
+        return self.seen.decode()
 
+    def frames(self) -> list[str]:
+        """The screens drawn so far (the last one may be partial)."""
+        return self.output().split(CLEAR)[1:]
+
+    def interrupt(self) -> int:
+        """Ctrl-C; returns the exit code."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(10)
+        finally:
+            self.selector.close()
+            self.stdout.close()
+            assert self.proc.stderr is not None
+            self.proc.stderr.close()
+
+
+def test_watch_redraws_in_place_until_interrupted(redis_server: RedisServer) -> None:
+    settings = Settings.from_env({}, broker_url=redis_server.url)
+    watch = _Watch(redis_server, "--interval", "0.3")
     try:
-        wait_for(lambda: len(frames()) >= 2, 20, "two frames")
-        assert all("queue " in f for f in frames()[:2])
+        wait_for(lambda: len(watch.frames()) >= 2, 20, "two frames")
+        assert all("queue " in f for f in watch.frames()[:2])
         enqueue_urls([("test", f"http://127.0.0.1:9/w/{i}.html") for i in range(7)], settings, kind="article",
                      crawl_id="watched")
-        wait_for(lambda: any("watched" in f and f.count("\n") > 5 for f in frames()[:-1]), 20,
-                 "a later frame showing the new crawl")
-        complete = frames()[:-1]
+        wait_for(lambda: any("watched" in f for f in watch.frames()[:-1]), 20, "a later frame showing the new crawl")
+        complete = watch.frames()[:-1]
         fetch_rows = [next(line for line in f.splitlines() if line.startswith("fetch ")).split()[1] for f in complete]
         assert fetch_rows[0] == "0" and fetch_rows[-1] == "7", "the same screen, redrawn with the new figures"
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 130
-        selector.close()
+        assert watch.interrupt() == 130
+
+
+def test_watch_says_when_redis_is_away_and_carries_on(redis_server: RedisServer) -> None:
+    watch = _Watch(redis_server, "--interval", "0.2", "--json")
+    try:
+        wait_for(lambda: watch.output().count("\n") >= 2, 20, "two documents")
+        first = orjson.loads(watch.output().splitlines()[0])
+        assert "queues" in first and CLEAR not in watch.output(), "with --json: one document per line, no ANSI"
+        redis_server.stop()
+        wait_for(lambda: "cannot read" in watch.output(), 30, "the outage on screen")
+        redis_server.start()
+        at = len(watch.output())
+        wait_for(lambda: '"queues"' in watch.output()[at:], 30, "figures again once Redis is back")
+        errors = [orjson.loads(line) for line in watch.output().splitlines() if '"error"' in line]
+        assert errors and errors[0]["error"].startswith(f"cannot read redis://127.0.0.1:{redis_server.port}/0")
+    finally:
+        assert watch.interrupt() == 130

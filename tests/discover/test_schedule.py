@@ -80,3 +80,26 @@ def test_memory_schedule_next_due_keeps_cadence(interval: float) -> None:
     s.set("x", interval, due_at=100)
     s.claim_due(now=100 + interval * 3.5)
     assert s.entries()["x"][0] == pytest.approx(100 + interval * 4)
+
+
+@pytest.mark.parametrize(("queues", "ticks"), [(["fetch"], False), (["discover"], True), (None, True)])
+def test_scheduler_ticks_only_in_workers_that_consume_discover(queues: list[str] | None, ticks: bool) -> None:
+    """A fleet of fetch workers must not all tick the schedule: only the discover consumers do."""
+    import dramatiq
+    from dramatiq.brokers.stub import StubBroker
+
+    from workers.discover.frontier import MemorySeen
+    from workers.discover.scheduler import SchedulerMiddleware
+    from workers.sources.registry import MemoryRegistry
+
+    broker = StubBroker()
+    broker.declare_queue("fetch")
+    broker.declare_queue("discover")
+    middleware = SchedulerMiddleware(MemorySchedule(), MemoryRegistry(), lambda q, m: None, MemorySeen(), tick_s=60)
+    worker = dramatiq.Worker(broker, queues=queues, worker_threads=1)
+    middleware.after_worker_boot(broker, worker)
+    try:
+        assert (middleware._thread is not None) is ticks
+    finally:
+        middleware.before_worker_shutdown(broker, worker)
+

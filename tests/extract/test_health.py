@@ -281,8 +281,8 @@ def test_status_shows_queues_hosts_and_drift(redis_server: RedisServer) -> None:
     assert run_ops(ops_args("status"), settings, out=out) == 0
     lines = out.getvalue().splitlines()
     fetch = next(line for line in lines if line.startswith("fetch "))
-    assert fetch.split() == ["fetch", "2", "1", "0", "1"], "ready, in flight, delayed, dead"
-    assert next(line for line in lines if line.startswith("extract ")).split() == ["extract", "0", "0", "1", "0"]
+    assert fetch.split()[:5] == ["fetch", "2", "1", "0", "1"], "ready, in flight, delayed, dead"
+    assert next(line for line in lines if line.startswith("extract ")).split()[:5] == ["extract", "0", "0", "1", "0"]
     hosts = [line.split()[0] for line in lines if line.startswith(("broken.", "fine."))]
     assert hosts == ["broken.example", "fine.example"], "the drifting host comes first"
     broken = lines.index(next(line for line in lines if line.startswith("broken.example")))
@@ -299,7 +299,9 @@ def test_status_json_and_one_host_day_by_day(redis_server: RedisServer) -> None:
     out = io.StringIO()
     assert run_ops(ops_args("status", "--json", "--days", "2"), settings, out=out) == 0
     doc = orjson.loads(out.getvalue())
-    assert doc["queues"]["fetch"] == {"ready": 2, "in_flight": 1, "delayed": 0, "dead": 1}
+    fetch = doc["queues"]["fetch"]
+    wanted = {"ready": 2, "in_flight": 1, "delayed": 0, "dead": 1}
+    assert {k: fetch[k] for k in wanted} == wanted
     assert [h["host"] for h in doc["hosts"]] == ["broken.example", "fine.example"]
     assert doc["hosts"][0]["overall"]["pages"] == 60 and len(doc["hosts"][0]["drift"]) == 1
     out = io.StringIO()

@@ -12,7 +12,7 @@ import pytest
 from tests.support.pipeline import ROOT, assert_site_stored, load_records, mixed_site
 from tests.support.site import serve_site
 from workers.core.settings import Settings
-from workers.core.storage import open_storage
+from workers.core.storage import is_raw_page, open_storage
 from workers.pipeline.crawl import run_embedded
 
 
@@ -36,7 +36,7 @@ def test_embedded_crawl_stores_every_article_once(tmp_path: Path) -> None:
     # Discovery also asked for robots.txt and the feed the front page announces (both missing here).
     assert set(requested) - set(served) == {"/robots.txt", "/feed/"}
     assert summary.outcomes["fetch.absent"] == 1, "the missing robots.txt is noted, not counted as skipped"
-    assert len(list(storage.keys("raw/"))) == summary.pages_fetched
+    assert len([k for k in storage.keys("raw/") if is_raw_page(k)]) == summary.pages_fetched
     assert summary.by_reason("failed") == {} and not summary.interrupted
     assert summary.by_reason("skipped") == {"fetch.http_error": 1}, "only the missing feed"
     assert summary.as_dict()["articles_stored"] == n_articles

@@ -27,11 +27,11 @@ def add_export_parser(sub: argparse._SubParsersAction[Any]) -> None:
         "export",
         help="write the article records as JSON Lines, or the raw pages as WARC 1.1",
         description="Export what storage holds. jsonl: one article record a line, as stored. warc: a WARC 1.1 "
-        "file (warcinfo first) with a response record per raw page (status line and headers as received, "
-        "minus cookies and credentials; the body exactly as stored, already decoded, so the wire's Content-Encoding, "
-        "Transfer-Encoding and Content-Length are kept as X-Archive-Orig-*; WARC-Date the fetch time) and a metadata record naming "
-        "the article record made from it. Filters combine. A summary goes to stderr; exit code 1 when "
-        "something could not be read.",
+        "file (warcinfo first) with a response record per raw page (status line and headers as received, minus "
+        "cookies and credentials; the body exactly as stored, already decoded, so the wire's Content-Encoding, "
+        "Transfer-Encoding and Content-Length are kept as X-Archive-Orig-*; WARC-Date the fetch time) and a "
+        "metadata record naming the article record made from it. Filters combine. A summary goes to stderr; exit "
+        "code 1 when something could not be read.",
     )
     export.add_argument("--format", choices=("jsonl", "warc"), default="jsonl", help="what to write (default: jsonl)")
     export.add_argument("--crawl-id", metavar="ID", help="only what this crawl fetched")

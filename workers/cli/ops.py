@@ -148,12 +148,16 @@ def _row(label: str, figures: dict[str, Any]) -> str:
 RATE_MINUTES = 10
 #: Crawls listed in the text of ``ingest status`` (``--json`` and ``ingest crawls`` have them all).
 STATUS_CRAWLS = 12
+#: Seconds a ``--watch`` shows the same memory report before measuring again.
+MEMORY_EVERY_S = 30.0
 #: Clear the terminal and go home: each ``--watch`` frame replaces the last.
 CLEAR = "\x1b[H\x1b[2J"
 
 
-def status_doc(client: Any, namespace: str, days: int = 7, host: str | None = None) -> dict[str, Any]:
-    """Everything ``ingest status`` shows, read from Redis (raises redis.RedisError)."""
+def status_doc(client: Any, namespace: str, days: int = 7, host: str | None = None,
+               memory: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything ``ingest status`` shows, read from Redis (raises redis.RedisError); ``memory``: a
+    memory report to show instead of measuring again."""
     from workers.cli.crawls import by_source
     from workers.core.broker import QUEUES
     from workers.core.crawlstate import RedisCrawls
@@ -187,7 +191,7 @@ def status_doc(client: Any, namespace: str, days: int = 7, host: str | None = No
         "crawls": listed,
         "sources": by_source(listed),
         "workers": alive_workers(client, namespace),
-        "memory": memory_by_kind(client, namespace),
+        "memory": memory if memory is not None else memory_by_kind(client, namespace),
         "hosts": reports,
     }
 
@@ -207,10 +211,15 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         # A connection error may quote the URL it was given, password and all.
         return f"cannot read {settings.redacted()['broker_url']}: {redact_text(str(exc))}"
 
+    memory: tuple[float, dict[str, Any]] | None = None
     try:
         while True:
             try:
-                doc = status_doc(client, settings.namespace, args.days, args.host)
+                # Measuring memory costs a command per key sampled: a watch does it twice a minute.
+                reuse = memory[1] if memory is not None and time.monotonic() - memory[0] < MEMORY_EVERY_S else None
+                doc = status_doc(client, settings.namespace, args.days, args.host, memory=reuse)
+                if reuse is None:
+                    memory = (time.monotonic(), doc["memory"])
             except redis.RedisError as exc:
                 if not args.watch:
                     return _fail("status", cannot(exc))

@@ -95,12 +95,12 @@ def _redis_state(settings: Settings, url_id: str) -> dict[str, Any]:
 
 
 def _storage_state(storage_url: str, settings: Settings, host: str, url_id: str) -> dict[str, Any]:
-    from workers.core.storage import open_storage, record_key
+    from workers.core.storage import is_raw_page, open_storage, record_key
 
     storage = open_storage(storage_url, s3_endpoint=settings.s3_endpoint)
     key = record_key(host, url_id)
     record = orjson.loads(storage.get(key)) if storage.exists(key) else None
-    raw = sorted(storage.keys(f"raw/{host}/{url_id[:2]}/{url_id}/"))
+    raw = sorted(k for k in storage.keys(f"raw/{host}/{url_id[:2]}/{url_id}/") if is_raw_page(k))
     return {"record_key": key if record else None, "record": None if record is None else {
         k: record.get(k) for k in ("title", "fetched_at", "word_count", "version", "first_seen", "duplicate_of")},
         "raw_pages": raw}

@@ -99,7 +99,8 @@ class SchedulerMiddleware(Middleware):
 
     def after_worker_boot(self, broker: Broker, worker: Any) -> None:
         """Start ticking if this worker discovers."""
-        queues = getattr(worker, "queues", None)
+        # Dramatiq keeps ``--queues`` as ``consumer_whitelist`` (None: every queue).
+        queues = getattr(worker, "consumer_whitelist", None)
         if queues is not None and "discover" not in queues:
             return
         self._thread = threading.Thread(target=self._run, name="ingest-scheduler", daemon=True)
