@@ -96,7 +96,7 @@ def test_scheduler_ticks_only_in_workers_that_consume_discover(queues: list[str]
     broker.declare_queue("fetch")
     broker.declare_queue("discover")
     middleware = SchedulerMiddleware(MemorySchedule(), MemoryRegistry(), lambda q, m: None, MemorySeen(), tick_s=60)
-    worker = dramatiq.Worker(broker, queues=queues, worker_threads=1)
+    worker = dramatiq.Worker(broker, queues=None if queues is None else set(queues), worker_threads=1)
     middleware.after_worker_boot(broker, worker)
     try:
         assert (middleware._thread is not None) is ticks
