@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from tests.conftest import RedisServer
 from workers.fetch.politeness import (
     BUSY_WAIT_S,
+    EWMA_ALPHA,
     HostPolicy,
     MemoryHostPolicy,
     Permit,
@@ -209,7 +210,8 @@ def test_latency_ewma_raises_the_interval_of_a_slow_host(workers: Workers) -> No
     for _ in range(4):
         p.release("h", None, latency_s=4.0, status=200, retry_after_s=None, now=1.0)
     ewma = p.state("h", now=1.0)["ewma_latency_s"]
-    assert ewma == pytest.approx(0.5 * 0.7**4 + 4.0 * (1 - 0.7**4))
+    keep = 1 - EWMA_ALPHA
+    assert ewma == pytest.approx(0.5 * keep**4 + 4.0 * (1 - keep**4))
     slow = p.acquire("h", interval_s=0.25, max_concurrency=10, now=10.0)
     assert slow.interval_s == ewma
     assert p.acquire("h", interval_s=0.25, max_concurrency=10, now=10.0).slot_at == 10.0 + ewma
@@ -330,3 +332,16 @@ def test_pure_rules_need_no_store() -> None:
     _, come_back, slot, eff = plan_acquire(state, rules, now=6.0, interval_s=2.0, max_concurrency=1,
                                            in_flight=0, slot_at=None)
     assert (come_back, slot, eff) == (9.5, 9.5, 4.0)
+
+
+def test_one_stalled_answer_does_not_make_a_fast_host_slow(workers: Workers) -> None:
+    """A single read timeout among fast answers is an outlier: were the host called slow at once,
+    every fetch queued for it would reserve slots seconds apart and keep that pace long after."""
+    (p,) = workers(slow_latency_s=1.0)
+    for _ in range(20):
+        p.release("h", None, latency_s=0.05, status=200, retry_after_s=None, now=1.0)
+    p.release("h", None, latency_s=5.0, status=None, retry_after_s=None, now=1.0)
+    assert p.acquire("h", interval_s=0.0, max_concurrency=10, now=2.0).interval_s == 0.0
+    for _ in range(6):  # but a host that keeps answering slowly is slow
+        p.release("h", None, latency_s=5.0, status=200, retry_after_s=None, now=2.0)
+    assert p.acquire("h", interval_s=0.0, max_concurrency=10, now=3.0).interval_s > 1.0

@@ -26,7 +26,7 @@ server's clock, so workers with skewed clocks still agree.  The rules, per host:
   ``max_penalty_s``; any other answer below 500 halves it (under 1 s it is dropped).  Retry-After
   (seconds, capped at ``max_penalty_s``) blocks the host for *every* worker until now + that; the
   fetch stage has already cut it to ``INGEST_MAX_RETRY_AFTER``, the same wait its message takes.
-* **Latency**: each response's time feeds an EWMA (alpha 0.3).
+* **Latency**: each response's time feeds an EWMA (alpha :data:`EWMA_ALPHA`).
 
 :class:`MemoryHostPolicy` (embedded run) and :class:`RedisHostPolicy` run the same rules: the pure
 functions :func:`plan_acquire` and :func:`after_response`, mirrored line by line in ``_POLICY_LUA``.
@@ -56,8 +56,10 @@ __all__ = [
 
 #: Smallest penalty a 429/503 sets; a decaying penalty below it is dropped.
 MIN_PENALTY_S = 1.0
-#: Weight of the newest response time in the latency EWMA.
-EWMA_ALPHA = 0.3
+#: Weight of the newest response time in the latency EWMA.  Low enough that one read timeout among
+#: fast answers does not flip a host to slow (which would space every queued fetch seconds apart
+#: for as long as those reservations last); a host answering slowly three times running is slow.
+EWMA_ALPHA = 0.1
 #: Shortest wait for a caller refused because the host is at its concurrency cap.
 BUSY_WAIT_S = 0.1
 #: How long a host's state outlives its last reservation (penalty and latency memory).
@@ -280,7 +282,7 @@ if op == 'release' then
   if ARGV[6] ~= '' then redis.call('ZREM', KEYS[2], ARGV[6]) end
   local latency, status, retry_after = num(ARGV[7]), num(ARGV[8]), num(ARGV[9])
   if latency then
-    if ewma then ewma = 0.3 * latency + (1 - 0.3) * ewma else ewma = latency end
+    if ewma then ewma = ALPHA * latency + (1 - ALPHA) * ewma else ewma = latency end
   end
   if status == 429 or status == 503 then
     penalty = math.min(max_pen, math.max(2 * penalty, 2 * base, 1.0))
@@ -341,7 +343,7 @@ class RedisHostPolicy:
                  slow_latency_s: float = 1.0, max_penalty_s: float = 600.0) -> None:
         self.rules = PolicyRules(lease_ttl_s, slow_latency_s, max_penalty_s)
         self._namespace = namespace
-        self._script = client.register_script(_POLICY_LUA)
+        self._script = client.register_script(_POLICY_LUA.replace("ALPHA", repr(EWMA_ALPHA)))
 
     def _call(self, op: str, host: str, now: float | None, *args: str) -> Any:
         keys = [f"{self._namespace}:host:{{{host}}}", f"{self._namespace}:leases:{{{host}}}"]
