@@ -77,6 +77,9 @@ class FetchResult:
     retry_after: float | None = None
     reason: str = ""
     ms: int = 0
+    #: Milliseconds until the first response's headers came (None: no answer): the host's speed,
+    #: apart from the body's size and a body that stalls.
+    answer_ms: int | None = None
     #: Decoded body bytes read (for too_large: how far we got before stopping).
     bytes: int = 0
     #: The final response's status line ("HTTP/1.1 200 OK") and headers as sent, in order, minus
@@ -270,6 +273,8 @@ class _Hop:
 
     url: str
     status: int | None = None
+    #: monotonic time the first response's headers arrived (None: no answer at all)
+    answered_at: float | None = None
 
 
 def fetch_page(
@@ -304,7 +309,8 @@ def fetch_page(
     except (httpx.HTTPError, httpx.InvalidURL, InvalidURL, zlib.error) as exc:
         outcome, reason = classify_error(exc)
         result = FetchResult(outcome, url=url, final_url=hop.url, status=hop.status, reason=reason)
-    return replace(result, ms=int((time.monotonic() - started) * 1000))
+    answer_ms = None if hop.answered_at is None else int((hop.answered_at - started) * 1000)
+    return replace(result, ms=int((time.monotonic() - started) * 1000), answer_ms=answer_ms)
 
 
 def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -332,6 +338,8 @@ def _follow(
     while True:
         hop.url, hop.status = str(request.url), None
         response = client.send(request, stream=True, follow_redirects=False)
+        if hop.answered_at is None:
+            hop.answered_at = time.monotonic()
         try:
             hop.status = response.status_code
             following = response.next_request

@@ -75,17 +75,22 @@ def fetch(rt: FetchContext, task: dict[str, Any], source: Source | None, trace: 
     started = time.monotonic()
     status: int | None = None
     retry_after: float | None = None
+    latency: float | None = None
     try:
         if robots is None:
             status = _load_robots(rt, task)
+            latency = time.monotonic() - started if status is not None else None
             return
         result = _robots_page(rt, task) if task["kind"] == "robots" else _get(rt, task, source)
         # The host is backed off by the capped wait: a Retry-After of three years must not block
         # it (for every worker) any longer than the message itself waits.
         status, (retry_after, _) = result.status, cap_retry_after(result.retry_after, settings.max_retry_after)
+        # Only an answer measures the host's speed, by when its headers came: a timeout is a fault
+        # (retried with back-off), and neither it nor a stalled or huge body may mark a fast host
+        # slow (see tests/fetch/test_latency.py).
+        latency = None if result.answer_ms is None else result.answer_ms / 1000
     finally:
-        rt.policy.release(trace["host"], permit.lease, latency_s=time.monotonic() - started, status=status,
-                          retry_after_s=retry_after)
+        rt.policy.release(trace["host"], permit.lease, latency_s=latency, status=status, retry_after_s=retry_after)
     _settle(rt, task, source, result, trace, attempt)
 
 
