@@ -149,6 +149,30 @@ if ARGV[2] ~= '' then
 end
 """
 
+#: What a URL's claim in its crawl's seen-set becomes once its record was counted (no owner, a
+#: short hash, and not the discover stage's "sent" mark either).
+STORED_MARK = "*"
+
+# KEYS[1] crawl hash, KEYS[2] minute bucket, KEYS[3] the crawl's seen-set; ARGV[1] url id, ARGV[2] the
+# event to count when the URL was counted already, ARGV[3] source or "", ARGV[4] rate keep seconds,
+# ARGV[5] STORED_MARK.
+# A record is counted once per URL: its claim in the seen-set becomes STORED_MARK.  A URL without a
+# claim there (a Bloom seen-set, an expired one) is counted each time (at least once).
+_STORED_LUA = """
+local v = redis.call('HGET', KEYS[3], ARGV[1])
+local event = 'sink.stored'
+if v == ARGV[5] then event = ARGV[2] elseif v then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'o:' .. event, 1)
+  if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'source', ARGV[3]) end
+end
+if event == 'sink.stored' then
+  redis.call('HINCRBY', KEYS[2], 'stored', 1)
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+end
+return event
+"""
+
 # KEYS[1] crawl hash, KEYS[2] its starts; ARGV[1] url, ARGV[2] how many are kept.  The set expires with the hash.
 _ADD_START_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -183,6 +207,7 @@ class RedisCrawls:
         self._control = client.register_script(_CONTROL_LUA)
         self._observe = client.register_script(_OBSERVE_LUA)
         self._add_start = client.register_script(_ADD_START_LUA)
+        self._stored = client.register_script(_STORED_LUA)
 
     # --- what the workers do ---------------------------------------------------------------------
 
@@ -207,6 +232,18 @@ class RedisCrawls:
         # Without a crawl id the first key is "{ns}:crawl:", which no crawl has (crawl ids are not empty).
         keys = [crawl_key(self.ns, crawl_id or ""), f"{self.ns}:rate:{minute}"]
         self._observe(keys=keys, args=[event, _rate_field(event), source or "", RATE_KEEP_S])
+
+    def stored(self, crawl_id: str, url_id: str, source: str | None, *, again: bool,
+               now: float | None = None) -> str:
+        """Count a record written for the crawl once per URL, however often its message is delivered.
+
+        ``again``: the write found this very record already stored (a redelivery); it counts as
+        ``sink.stored`` only when no delivery counted it before, else as ``sink.exists``.  Returns
+        the event counted."""
+        minute = int((time.time() if now is None else now) // 60)
+        keys = [crawl_key(self.ns, crawl_id), f"{self.ns}:rate:{minute}", seen_key(self.ns, crawl_id)]
+        fallback = "sink.exists" if again else "sink.stored"
+        return _s(self._stored(keys=keys, args=[url_id, fallback, source or "", RATE_KEEP_S, STORED_MARK]))
 
     def add_start(self, crawl_id: str, url: str) -> None:
         """Remember one of the crawl's start URLs (the first :data:`MAX_STARTS`)."""

@@ -200,7 +200,8 @@ def sink_stage(rt: Runtime, message: Any) -> None:
     written = write_record(rt.storage, record, task["url_id"], prefix=_prefixed(source, ""),
                            versioned=bool(source and source.refresh))
     ms = int((time.perf_counter() - started) * 1000)
-    rt.outcome(f"sink.{written.outcome}", ms=ms, bytes=written.bytes, version=written.version, **trace)
+    again = {"again": True} if written.again else {}
+    rt.outcome(f"sink.{written.outcome}", ms=ms, bytes=written.bytes, version=written.version, **again, **trace)
 
 
 def _prefixed(source: Source | None, key: str) -> str:

@@ -134,13 +134,19 @@ class CrawlTracking:
         broker.add_middleware(WorkerPresence(self.client, self.rt.settings.namespace))
 
     def observe(self, event: str, fields: dict[str, Any]) -> None:
-        """Count an outcome for its crawl; progress is not worth failing a message for."""
+        """Count an outcome for its crawl.  Most counts are not worth failing a message for; a
+        record's is (``stored`` must match storage), so it raises and the message is retried."""
         current = CurrentMessage.get_current_message()
-        source = _task(current).get("source") if current is not None else None
+        raw_source = _task(current).get("source") if current is not None else None
+        source = raw_source if isinstance(raw_source, str) else None
+        crawl_id, url_id = fields.get("crawl_id"), fields.get("url_id")
+        if (event == "sink.stored" or (event == "sink.exists" and fields.get("again"))) and crawl_id and url_id:
+            self.crawls.stored(str(crawl_id), str(url_id), source, again=event == "sink.exists")
+            return
         try:
-            self.crawls.observe(event, fields.get("crawl_id"), source if isinstance(source, str) else None)
+            self.crawls.observe(event, crawl_id, source)
         except redis.RedisError as exc:
-            self.log.debug("crawl.uncounted", reason=f"{type(exc).__name__}: {exc}"[:200], event=event)
+            self.log.debug("crawl.uncounted", reason=f"{type(exc).__name__}: {exc}"[:200], outcome=event)
 
     def settled(self, message: MessageProxy, *, dead: bool) -> None:
         """A message settled for good: close its chain unless it handed its URL on."""

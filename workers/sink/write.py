@@ -46,6 +46,9 @@ class Written:
     outcome: Outcome
     version: int | None
     bytes: int
+    #: ``exists`` because this very record is stored (byte for byte): an earlier delivery of the
+    #: same message wrote it, and may have died before anyone counted it.
+    again: bool = False
 
 
 def write_record(
@@ -70,12 +73,14 @@ def write_record(
     for _ in range(_MAX_ROUNDS):
         if storage.put_new(key, first):
             return Written("stored", 1, size)
-        if not versioned:
-            return Written("exists", None, size)
         try:
             stored = storage.get(key)
         except KeyError:  # deleted since: create it again
             continue
+        if stored == first:
+            return Written("exists", 1, size, again=True)
+        if not versioned:
+            return Written("exists", None, size)
         latest, body = _latest(storage, history, orjson.loads(stored), stored)
         if body != stored:
             storage.put(key, body)  # behind the chain: a copy overtaken, or its writer died
