@@ -16,7 +16,7 @@ from dramatiq.middleware import CurrentMessage
 from workers.core.broker import DEFAULT_MAX_RETRIES
 from workers.core.messages import InvalidMessage, fetch_task, sink_task, validate
 from workers.core.middleware import PoisonMessage
-from workers.core.urls import host_of, url_id
+from workers.core.urls import InvalidURL, host_of, url_id, validate_url
 from workers.discover.pages import Found, admissible, found_on_page
 from workers.discover.traps import query_variant_key
 from workers.extract.health import page_health
@@ -42,9 +42,19 @@ DEFAULT_MAX_PAGES = SOURCE_MAX_PAGES
 
 def _received(kind: str, message: Any) -> dict[str, Any]:
     try:
-        return validate(kind, message)
+        task = validate(kind, message)
     except InvalidMessage as exc:
         raise PoisonMessage(str(exc)) from None
+    # The schema checks a URL's shape; its parts (a broken IPv6 host, whitespace) only parse: a URL
+    # that never will is poison now, not an error retried for minutes.
+    for field in ("url", "final_url"):
+        value = task.get(field)
+        if isinstance(value, str):
+            try:
+                validate_url(value)
+            except InvalidURL as exc:
+                raise PoisonMessage(f"{kind} message invalid at {field}: URL {value[:200]!r}: {exc}") from None
+    return task
 
 
 def _retries() -> int:
