@@ -20,7 +20,16 @@ import structlog
 
 from workers.core.settings import Settings, redact_url
 
-__all__ = ["configure_logging", "get_logger", "redact_credentials", "redact_secrets", "redact_text"]
+__all__ = [
+    "OUTCOME_FIELDS",
+    "attempt_field",
+    "configure_logging",
+    "get_logger",
+    "outcome_fields",
+    "redact_credentials",
+    "redact_secrets",
+    "redact_text",
+]
 
 _SECRET_FIELDS = ("password", "secret", "token", "authorization", "cookie", "aws_secret_access_key")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -85,6 +94,34 @@ def redact_credentials(_: Any, __: str, event_dict: MutableMapping[str, Any]) ->
     return event_dict
 
 
+#: The fields of every ``stage.outcome`` line, null where they do not apply, so one log query
+#: (``status >= 500``, ``attempt > 1``) reads every stage alike.
+OUTCOME_FIELDS = ("url", "url_id", "crawl_id", "source", "host", "status", "ms", "bytes", "attempt", "error")
+_STAGES = frozenset({"fetch", "discover", "extract", "sink"})
+
+
+def outcome_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Give each stage outcome line every field of :data:`OUTCOME_FIELDS`; the delivery count the
+    message context carries (``retries``) becomes ``attempt`` (1 for the first), unless the stage
+    counted its attempt itself."""
+    retries = event_dict.pop("retries", None)
+    if isinstance(retries, int) and "attempt" not in event_dict:
+        event_dict["attempt"] = retries + 1
+    event = event_dict.get("event")
+    if isinstance(event, str) and event.partition(".")[0] in _STAGES and "." in event:
+        for name in OUTCOME_FIELDS:
+            event_dict.setdefault(name, None)
+    return event_dict
+
+
+def attempt_field(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """:func:`outcome_fields` for a terminal: ``attempt`` alone, no null padding for people to read past."""
+    retries = event_dict.pop("retries", None)
+    if isinstance(retries, int) and "attempt" not in event_dict:
+        event_dict["attempt"] = retries + 1
+    return event_dict
+
+
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode("utf-8")
 
@@ -104,6 +141,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, quiet
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        outcome_fields if use_json else attempt_field,
         redact_secrets,
     ]
     # Masking runs after the traceback is formatted, so exception text is masked too.

@@ -35,6 +35,9 @@ class LogContext(Middleware):
             queue=message.queue_name,
             retries=message.options.get("retries", 0),
         )
+        task = message.args[0] if message.args and isinstance(message.args[0], dict) else {}
+        if isinstance(task.get("source"), str):
+            structlog.contextvars.bind_contextvars(source=task["source"])
 
     def after_process_message(
         self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None

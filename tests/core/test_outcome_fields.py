@@ -1,0 +1,63 @@
+"""Every ``stage.outcome`` line has the same fields, whatever the stage: an operator's log queries
+(``status >= 500``, ``attempt > 1``, ``source == "paper"``) must not depend on which stage wrote it.
+Absent values are null; the message's attempt (1 for the first delivery) and source come from the
+message being handled."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+
+from workers.core.logs import OUTCOME_FIELDS, configure_logging, get_logger
+from workers.core.settings import Settings
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging(Settings(log_format="json", log_level="debug"), stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.contextvars.clear_contextvars()
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_outcome_lines_of_every_stage_carry_the_same_fields(json_log: io.StringIO) -> None:
+    assert set(OUTCOME_FIELDS) >= {"url", "url_id", "crawl_id", "source", "host", "status", "ms", "bytes",
+                                   "attempt", "error"}
+    log = get_logger()
+    trace = {"url": "https://h/a", "url_id": "0" * 32, "crawl_id": "c", "host": "h"}
+    structlog.contextvars.bind_contextvars(message_id="m", queue="extract", retries=2, source="paper")
+    log.warning("extract.retry", reason="storage unavailable", error="GenericError: down", delay_ms=2000, **trace)
+    log.info("sink.stored", ms=3, bytes=100, version=1, **trace)
+    log.info("fetch.done", status=200, ms=5, bytes=10, **trace)
+    log.info("crawl.progress", fetched=3)  # not a stage outcome: left alone
+    retry, stored, fetched, progress = _lines(json_log)
+    for line in (retry, stored, fetched):
+        assert set(OUTCOME_FIELDS) <= set(line), sorted(set(OUTCOME_FIELDS) - set(line))
+        assert line["attempt"] == 3 and line["source"] == "paper" and "retries" not in line
+    assert retry["status"] is None and retry["error"] == "GenericError: down"
+    assert stored["error"] is None and fetched["status"] == 200
+    assert "status" not in progress and "error" not in progress, "only stage outcomes are padded"
+
+
+def test_an_attempt_the_stage_counts_itself_wins(json_log: io.StringIO) -> None:
+    structlog.contextvars.bind_contextvars(retries=0)
+    get_logger().warning("fetch.retry", attempt=2, url="https://h/a")
+    assert _lines(json_log)[0]["attempt"] == 2
