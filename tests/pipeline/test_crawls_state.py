@@ -85,3 +85,19 @@ def test_outcomes_count_as_progress_and_failures(redis_server: RedisServer) -> N
     assert info["source"] == "the-source" and info["outcomes"]["fetch.delayed"] == 1
     assert crawls.get("unknown-crawl") is None, "outcomes do not make crawls"
     assert [c["crawl_id"] for c in crawls.recent()] == ["p"]
+
+
+def test_a_chain_ended_twice_by_a_redelivery_ends_once(redis_server: RedisServer) -> None:
+    """After a Redis restart or a kill, the message that ends a URL's chain can be handled twice;
+    counted twice, the crawl would say finished while another URL's record was still on its way."""
+    seen, crawls = _seen(redis_server, "exact"), RedisCrawls(redis_server.client(), "ingest")
+    assert seen.claim("twice", ["a", "b"], owner="m1") == [True, True]
+    seen.commit("twice", ["a", "b"])
+    assert crawls.settle("twice", url_id="a", scope="twice") is None
+    assert crawls.settle("twice", url_id="a", scope="twice", dead_event="fetch.dead") is None, "a redelivery"
+    info = crawls.get("twice")
+    assert info is not None and (info["state"], info["remaining"], info["failed"]) == ("running", 1, 0)
+    assert crawls.settle("twice", url_id="b", scope="twice", dead_event="fetch.dead") == "finished"
+    info = crawls.get("twice")
+    assert info is not None and info["failed"] == 1
+    assert seen.claim("twice", ["a"], owner="m1") == [False], "an ended chain is not claimable again"

@@ -51,6 +51,16 @@ def scope_crawl(scope: str) -> tuple[str, bool]:
     return (match.group("crawl"), True) if match else (scope, False)
 
 
+def claim_scope(task: dict[str, Any], kind: str, refresh: bool = False) -> str:
+    """The seen-set a URL of ``kind`` found on ``task``'s page is claimed in: articles once per
+    crawl (or per poll when the source asks for refreshes), discovery pages once per poll round,
+    so each round re-reads them."""
+    poll = task.get("poll_id")
+    if poll and (kind != "article" or refresh):
+        return f"{task['crawl_id']}/{poll}"
+    return str(task["crawl_id"])
+
+
 def seen_key(ns: str, scope: str) -> str:
     """The exact seen-set of a scope."""
     return f"{ns}:seen:{scope}"
@@ -102,10 +112,19 @@ local function opened(crawl_id, n)
 end
 """
 
-# KEYS[1] crawl hash, KEYS[2..4] its other keys, KEYS[5] the poll schedule; ARGV[1] crawl id, ARGV[2]
-# keep seconds.  One chain ended; returns the state when that drained the crawl.  A scheduled
+# KEYS[1] crawl hash, KEYS[2..4] its other keys, KEYS[5] the poll schedule, KEYS[6] the seen-set the
+# chain's URL was claimed in; ARGV[1] crawl id, ARGV[2] keep seconds, ARGV[3] the URL id or "",
+# ARGV[4] ENDED_MARK, ARGV[5] the dead-letter outcome to count or "".  One chain ended; returns the
+# state when that drained the crawl.  A chain ends once: its claim becomes ENDED_MARK, and a second
+# end (the same message handled twice after a kill or a Redis restart) counts nothing.  A scheduled
 # source's crawl keeps its keys: its next poll reopens it, and its seen-set must not be forgotten.
 _SETTLE_LUA = """
+if ARGV[3] ~= '' then
+  local v = redis.call('HGET', KEYS[6], ARGV[3])
+  if v == ARGV[4] then return false end
+  if v then redis.call('HSET', KEYS[6], ARGV[3], ARGV[4]) end
+end
+if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[5], 1) end
 -- A straggler after the end (a redelivery, a dead letter retried) changes nothing.
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'finished_at') == 1 then return false end
 local ended = redis.call('HINCRBY', KEYS[1], 'ended', 1)
@@ -152,16 +171,18 @@ end
 #: What a URL's claim in its crawl's seen-set becomes once its record was counted (no owner, a
 #: short hash, and not the discover stage's "sent" mark either).
 STORED_MARK = "*"
+#: What it becomes once the URL's chain ended (stored, failed, empty): counted, and never again.
+ENDED_MARK = "#"
 
 # KEYS[1] crawl hash, KEYS[2] minute bucket, KEYS[3] the crawl's seen-set; ARGV[1] url id, ARGV[2] the
 # event to count when the URL was counted already, ARGV[3] source or "", ARGV[4] rate keep seconds,
-# ARGV[5] STORED_MARK.
+# ARGV[5] STORED_MARK, ARGV[6] ENDED_MARK (a chain that ended has its record counted, if any).
 # A record is counted once per URL: its claim in the seen-set becomes STORED_MARK.  A URL without a
 # claim there (a Bloom seen-set, an expired one) is counted each time (at least once).
 _STORED_LUA = """
 local v = redis.call('HGET', KEYS[3], ARGV[1])
 local event = 'sink.stored'
-if v == ARGV[5] then event = ARGV[2] elseif v then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
+if v == ARGV[5] or v == ARGV[6] then event = ARGV[2] elseif v then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'o:' .. event, 1)
   if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'source', ARGV[3]) end
@@ -243,19 +264,23 @@ class RedisCrawls:
         minute = int((time.time() if now is None else now) // 60)
         keys = [crawl_key(self.ns, crawl_id), f"{self.ns}:rate:{minute}", seen_key(self.ns, crawl_id)]
         fallback = "sink.exists" if again else "sink.stored"
-        return _s(self._stored(keys=keys, args=[url_id, fallback, source or "", RATE_KEEP_S, STORED_MARK]))
+        return _s(self._stored(keys=keys, args=[url_id, fallback, source or "", RATE_KEEP_S, STORED_MARK, ENDED_MARK]))
 
     def add_start(self, crawl_id: str, url: str) -> None:
         """Remember one of the crawl's start URLs (the first :data:`MAX_STARTS`)."""
         self._add_start(keys=[crawl_key(self.ns, crawl_id), starts_key(self.ns, crawl_id)], args=[url, MAX_STARTS])
 
-    def settle(self, crawl_id: str) -> str | None:
+    def settle(self, crawl_id: str, *, url_id: str | None = None, scope: str | None = None,
+               dead_event: str | None = None) -> str | None:
         """A chain of the crawl ended (its URL's last message settled).  Returns the crawl's state
         when this drained it (the caller reports it, once); the crawl's keys then expire after
-        :data:`CRAWL_KEEP_S`, except a scheduled source's."""
+        :data:`CRAWL_KEEP_S`, except a scheduled source's.  With the chain's ``url_id`` and the
+        ``scope`` it was claimed in, a chain ends once however often its last message is handled;
+        ``dead_event`` (``fetch.dead``) is counted with that first end only."""
         keys = [crawl_key(self.ns, crawl_id), starts_key(self.ns, crawl_id), seen_key(self.ns, crawl_id),
-                bloom_key(self.ns, crawl_id), f"{self.ns}:schedule"]  # the schedule: workers.discover.schedule
-        state = self._settle(keys=keys, args=[crawl_id, CRAWL_KEEP_S])
+                bloom_key(self.ns, crawl_id), f"{self.ns}:schedule",  # the schedule: workers.discover.schedule
+                seen_key(self.ns, scope or crawl_id)]
+        state = self._settle(keys=keys, args=[crawl_id, CRAWL_KEEP_S, url_id or "", ENDED_MARK, dead_event or ""])
         return _s(state) if state else None
 
     # --- what an operator does -------------------------------------------------------------------

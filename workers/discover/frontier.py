@@ -25,7 +25,16 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from workers.core.crawlstate import OPEN_LUA, STORED_MARK, bloom_key, claim_keys, crawl_key, scope_crawl, seen_key
+from workers.core.crawlstate import (
+    ENDED_MARK,
+    OPEN_LUA,
+    STORED_MARK,
+    bloom_key,
+    claim_keys,
+    crawl_key,
+    scope_crawl,
+    seen_key,
+)
 
 __all__ = ["DEFAULT_POLL_TTL_S", "BloomSeen", "Limits", "MemoryLimits", "MemorySeen", "RedisLimits", "RedisSeen",
            "Seen", "expire_poll_sets", "make_seen"]
@@ -105,11 +114,12 @@ return out
 """
 
 # ARGV[1] = the sent marker, ARGV[2] = ttl, then ids.  HSET, not a check of the owner: only the owner commits.
-# A URL whose record was counted already (STORED_MARK, the sink's) stays so: a commit that comes
-# late (a slow sender) must not make a redelivered sink message count it again.
+# A URL whose record was counted or whose chain ended (STORED_MARK, ENDED_MARK) stays so: a late
+# commit (a slow sender) must not make a redelivered message count it again.
 _COMMIT_LUA = """
 for i = 3, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) ~= '""" + STORED_MARK + """' then
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v ~= '""" + STORED_MARK + """' and v ~= '""" + ENDED_MARK + """' then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
   end
 end

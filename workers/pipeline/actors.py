@@ -14,6 +14,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from workers.core.broker import DEFAULT_MAX_RETRIES
+from workers.core.crawlstate import claim_scope
 from workers.core.messages import InvalidMessage, fetch_task, sink_task, validate
 from workers.core.middleware import PoisonMessage
 from workers.core.urls import InvalidURL, host_of, url_id, validate_url
@@ -77,15 +78,6 @@ def fetch_stage(rt: Runtime, message: Any) -> None:
     task = _received("fetch", message)
     source = rt.sources.get(task["source"]) if "source" in task else None
     fetch(rt, task, source, _trace(task), _retries())
-
-
-def claim_scope(task: dict[str, Any], kind: str, refresh: bool = False) -> str:
-    """The seen-set a URL of ``kind`` is claimed in: articles once per crawl (or per poll when the
-    source asks for refreshes), discovery pages once per poll round, so each round re-reads them."""
-    poll = task.get("poll_id")
-    if poll and (kind != "article" or refresh):
-        return f"{task['crawl_id']}/{poll}"
-    return str(task["crawl_id"])
 
 
 #: Distinct query strings one path may have within a crawl (calendar and session-id traps).

@@ -28,7 +28,7 @@ import redis
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import CurrentMessage, Middleware
 
-from workers.core.crawlstate import RedisCrawls
+from workers.core.crawlstate import RedisCrawls, claim_scope
 from workers.core.logs import get_logger
 from workers.core.middleware import DeadLetters
 from workers.core.storage import STORE_ERRORS
@@ -154,13 +154,19 @@ class CrawlTracking:
         crawl_id = task.get("crawl_id")
         if not isinstance(crawl_id, str) or not crawl_id:
             return
-        if dead:
-            stage = message.queue_name.removesuffix(".DQ")
-            source = task.get("source")
-            self.crawls.observe(f"{stage}.dead", crawl_id, source if isinstance(source, str) else None)
+        raw_source = task.get("source")
+        source = raw_source if isinstance(raw_source, str) else None
+        dead_event = f"{message.queue_name.removesuffix('.DQ')}.dead" if dead else None
         if getattr(message, _CONTINUES, False):
+            if dead_event:
+                self.crawls.observe(dead_event, crawl_id, source)
             return
-        state = self.crawls.settle(crawl_id)
+        # The chain ends once per URL (its claim marked), so a message handled twice ends nothing twice.
+        known = self.rt.sources.get(source) if source else None
+        scope = claim_scope(task, str(task.get("kind", "article")), bool(known and known.refresh))
+        url_id = task.get("url_id")
+        state = self.crawls.settle(crawl_id, url_id=url_id if isinstance(url_id, str) else None, scope=scope,
+                                   dead_event=dead_event)
         if state is not None:
             self._finished(crawl_id, state)
 
