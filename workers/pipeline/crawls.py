@@ -19,6 +19,7 @@ crawl has its own progress and summary.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +44,8 @@ __all__ = ["PAUSED_DELAY_MS", "CrawlTracking", "completion_key", "crawl_tracking
 PAUSED_DELAY_MS = 5_000
 #: Set on a message proxy whose processing handed its URL on to another message.
 _CONTINUES = "_ingest_continues"
+#: How long a chain's end waits for Redis to come back before its count is given up.
+_SETTLE_RETRY_FOR_S = 600.0
 #: One worker in the cluster gives legacy poll-round seen-sets a TTL, at most this often.
 _COMPACT_EVERY_S = 3600
 
@@ -225,11 +228,22 @@ class _Settlements(Middleware):
         self._settle(message, False)
 
     def _settle(self, message: MessageProxy, dead: bool) -> None:
-        try:
-            self.tracking.settled(message, dead=dead)
-        except redis.RedisError as exc:  # the message is done either way; its count is what is lost
-            self.log.warning("crawl.unsettled", message_id=message.message_id,
-                             reason=f"{type(exc).__name__}: {exc}"[:200])
+        # A chain ends once per URL: an end that never reaches Redis would leave its crawl running
+        # for ever.  So wait for Redis, as the message's acknowledgement does anyway, for a while.
+        deadline, pause = time.monotonic() + _SETTLE_RETRY_FOR_S, 0.5
+        while True:
+            try:
+                self.tracking.settled(message, dead=dead)
+                return
+            except redis.RedisError as exc:
+                if time.monotonic() + pause > deadline:  # the message is done either way; its count is lost
+                    self.log.error("crawl.unsettled", message_id=message.message_id,
+                                   reason=f"{type(exc).__name__}: {exc}"[:200])
+                    return
+                self.log.warning("crawl.settle_retry", message_id=message.message_id, delay_ms=int(pause * 1000),
+                                 reason=f"{type(exc).__name__}: {exc}"[:200])
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
 
 def crawl_tracking(broker: Broker, rt: Runtime) -> CrawlTracking | None:
