@@ -27,10 +27,12 @@ from lxml import etree
 from workers.core.htmlparse import parse_html
 from workers.core.urls import InvalidURL, host_allowed, host_of, normalize_url
 
-__all__ = ["ARTICLE", "LISTING", "Link", "classify_url", "discover_links"]
+__all__ = ["ARTICLE", "LISTING", "PROBE", "Link", "classify_url", "discover_links", "id_only", "link_kind"]
 
 ARTICLE: Final = "article"
 LISTING: Final = "listing"
+#: A link whose URL shape and context say too little: fetched, then judged by its content.
+PROBE: Final = "probe"
 
 
 def _words(text: str) -> frozenset[str]:
@@ -142,11 +144,16 @@ def classify_url(url: str) -> str | None:
     return None
 
 
-def discover_links(html: str | bytes | etree._Element, base_url: str, *, allowed_hosts: frozenset[str]) -> list[Link]:
+def discover_links(
+    html: str | bytes | etree._Element, base_url: str, *, allowed_hosts: frozenset[str], probes: bool = False
+) -> list[Link]:
     """Articles and listing pages linked from one page, each URL once, in document order.
 
     ``base_url`` is the URL the page was fetched from; ``<base href>`` is respected. Links to hosts
     outside ``allowed_hosts``, junk links and the page itself are dropped. Garbage input gives ``[]``.
+    With ``probes``, links whose shape and context say too little (menus, section lists, ids
+    without words) come back as ``"probe"`` instead of being dropped or guessed, so that their
+    page decides; a later anchor with clear evidence for the same URL turns a probe into its kind.
     """
     root = parse_html(html)
     if root is None:
@@ -174,26 +181,61 @@ def discover_links(html: str | bytes | etree._Element, base_url: str, *, allowed
             continue
         text = _anchor_text(el) if el.tag == "a" else ""
         entry = found.get(url)
-        if entry is not None:
+        if entry is not None and entry[0] != PROBE:
             if not entry[1]:
                 entry[1] = text
             continue
-        kind = _decide(url, el, text, rel_pagination)
-        if kind is not None:
+        kind = _decide(url, el, text, rel_pagination, probes)
+        if entry is not None:
+            if kind in (ARTICLE, LISTING):
+                entry[0] = kind
+            entry[1] = entry[1] or text
+        elif kind is not None:
             found[url] = [kind, text]
     return [Link(url, kind, text) for url, (kind, text) in found.items()]
 
 
-def _decide(url: str, el: etree._Element, text: str, rel_pagination: bool) -> str | None:
+def link_kind(url: str, text: str, *, in_nav: bool = False) -> str | None:
+    """The kind of a link found outside an anchor (a ``<select>`` menu, a JSON answer), as a probe rule.
+
+    Section shapes are listings, "more"/"next" labels listings, clear article shapes articles
+    (unless in a menu or without words), the rest probes; junk is None.
+    """
+    shape = _shape(url)
+    if shape == _JUNK:
+        return None
+    if shape == _PAGINATION or _is_pagination_text(text):
+        return LISTING
+    if shape == ARTICLE:
+        return PROBE if in_nav or (id_only(url) and len(text.split()) < 3) else ARTICLE
+    if shape == LISTING:
+        return LISTING
+    return ARTICLE if len(text.split()) >= 4 and not in_nav else PROBE
+
+
+def id_only(url: str) -> bool:
+    """Whether an article-shaped URL says so by a bare id alone (``/c/12345``, ``/story.php?id=9``):
+    sections are numbered that way too, so the URL alone cannot tell them from articles."""
+    segments = [unquote(s).lower() for s in urlsplit(url).path.split("/") if s]
+    if not segments or _date_end(segments) is not None:
+        return False
+    stem = _split_ext(segments[-1])[0]
+    words = [t for t in _TOKEN_SPLIT_RE.split(stem) if t.isalpha() and t not in _ARTICLE_PREFIXES]
+    return len(words) < 2
+
+
+def _decide(url: str, el: etree._Element, text: str, rel_pagination: bool, probes: bool = False) -> str | None:
     """The kind of one anchor from its URL's shape and where it sits on the page."""
     shape = _shape(url)
     if shape == _JUNK:
         return None
     if rel_pagination or shape == _PAGINATION:
         return LISTING
-    if shape == ARTICLE:
-        return ARTICLE
     in_pagination, in_headline = _context(el)
+    if shape == ARTICLE:
+        if probes and (_in_menu(el) or (id_only(url) and len(text.split()) < 3)):
+            return PROBE
+        return ARTICLE
     if in_pagination or _is_pagination_text(text):
         return LISTING
     if shape == LISTING:
@@ -202,7 +244,26 @@ def _decide(url: str, el: etree._Element, text: str, rel_pagination: bool) -> st
         if in_headline and len(text.split()) >= 5 and _last_segment_words(url) >= 2:
             return ARTICLE
         return LISTING
+    if probes:
+        # A headline of a few words is a story; a one- or two-word label ("World") may be a section.
+        return ARTICLE if in_headline and len(text.split()) >= 4 else PROBE
     return ARTICLE if in_headline else None
+
+
+def _in_menu(el: etree._Element) -> bool:
+    """Inside a navigation menu or the page header (nearest decisive ancestor), not a teaser."""
+    for anc in el.iterancestors():
+        tag = anc.tag
+        if tag in ("body", "html"):
+            return False
+        if tag in _HEADLINE_TAGS:
+            return False
+        attrs = " ".join(v for v in (anc.get("class"), anc.get("id"), anc.get("role")) if v).lower()
+        if tag in ("nav", "header") or (attrs and _NAV_RE.search(attrs)):
+            return True
+        if attrs and _TEASER_RE.search(attrs):
+            return False
+    return False
 
 
 def _last_segment_words(url: str) -> int:
