@@ -7,7 +7,8 @@ any news page carries, with no site names:
 * **metadata**: ``og:type`` ``article``; JSON-LD ``@type`` NewsArticle/Article/BlogPosting/…
   (an article) or CollectionPage/ItemList/SearchResultsPage (a listing);
 * **one long text block**: the largest run of ``<p>`` paragraphs under one parent, link text
-  left out (an article has one; a listing's summaries each sit in their own card);
+  left out (an article has one; a listing's summaries each sit in their own card), which counts
+  with metadata or with a byline or a date: alone it is as often an "about" or policy page;
 * **a byline and a date** (``author`` meta or ``rel``/class/``itemprop``, ``article:published_time``,
   ``datePublished``, a lone ``<time>``);
 * **many teaser links of a similar shape** (``/a/{id}``, ``/{n}/{n}/{n}/{slug}``: see
@@ -49,9 +50,9 @@ _ARTICLE_TYPES = _lower_words(
 _LISTING_TYPES = _lower_words("CollectionPage ItemList SearchResultsPage")
 _BYLINE_RE = re.compile(r"(?:^|[\s_-])(?:byline|author|autor|auteur|writer|reporter)(?:$|[\s_-])")
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4"})
-#: Characters of one text block that make a page an article without any other evidence.
+#: Characters of one text block that, with a byline or a date, outweigh the teasers around it.
 LONG_BLOCK: Final = 1500
-#: With a byline or a date, or with article metadata.
+#: With a byline or a date (a long text alone is a policy page as often as a story), or with metadata.
 BLOCK_WITH_SIGNS: Final = 600
 BLOCK_WITH_META: Final = 400
 #: Teaser links of one shape that make a page a listing.
@@ -111,8 +112,6 @@ def _decide(ev: PageEvidence) -> Verdict:
     # Teasers around a text (related stories) do not make it a listing once it is long enough.
     if ev.block_chars >= BLOCK_WITH_SIGNS and signs and (ev.block_chars >= LONG_BLOCK or not many_teasers):
         return Verdict(ARTICLE, (block, *signs), ev)
-    if ev.block_chars >= LONG_BLOCK:
-        return Verdict(ARTICLE, (block,), ev)
     if many_teasers:
         return Verdict(LISTING, (teasers, *meta), ev)
     if ev.teaser_links >= TEASER_GROUP:

@@ -251,7 +251,7 @@ def _decide(url: str, el: etree._Element, text: str, rel_pagination: bool, probe
 
 
 def _in_menu(el: etree._Element) -> bool:
-    """Inside a navigation menu or the page header (nearest decisive ancestor), not a teaser."""
+    """Inside a navigation menu, the page header or its footer (nearest decisive ancestor), not a teaser."""
     for anc in el.iterancestors():
         tag = anc.tag
         if tag in ("body", "html"):
@@ -259,7 +259,7 @@ def _in_menu(el: etree._Element) -> bool:
         if tag in _HEADLINE_TAGS:
             return False
         attrs = " ".join(v for v in (anc.get("class"), anc.get("id"), anc.get("role")) if v).lower()
-        if tag in ("nav", "header") or (attrs and _NAV_RE.search(attrs)):
+        if tag in ("nav", "header", "footer") or (attrs and _NAV_RE.search(attrs)):
             return True
         if attrs and _TEASER_RE.search(attrs):
             return False
