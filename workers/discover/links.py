@@ -27,7 +27,9 @@ from lxml import etree
 from workers.core.htmlparse import parse_html
 from workers.core.urls import InvalidURL, host_allowed, host_of, normalize_url
 
-__all__ = ["ARTICLE", "LISTING", "PROBE", "Link", "classify_url", "discover_links", "id_only", "link_kind"]
+__all__ = [
+    "ARTICLE", "ID_QUERY_KEYS", "LISTING", "PROBE", "Link", "classify_url", "discover_links", "id_only", "link_kind",
+]
 
 ARTICLE: Final = "article"
 LISTING: Final = "listing"
@@ -78,7 +80,7 @@ _JUNK_QUERY_KEYS = _words(
     "search searchterm keyword keywords output"
 )
 _PAGE_QUERY_KEYS = _words("page paged pg pagenum page_num pageno seite pagina strona start offset")
-_ID_QUERY_KEYS = _words(
+ID_QUERY_KEYS = _words(
     "id p article articleid article_id aid story storyid story_id newsid news_id nid post postid "
     "post_id contentid content_id itemid item_id docid"
 )
@@ -165,6 +167,7 @@ def discover_links(
     base = _effective_base(root, base_url)
     hosts = frozenset(h.lower() for h in allowed_hosts)
     found: dict[str, list[str]] = {}  # url -> [kind, text]; dicts keep first-seen order
+    ranks: dict[str, int] = {}  # url -> strength of the evidence for its kind (see _decide)
     resolved: dict[str, str | None] = {}
     for el in root.iter("a", "link"):
         href = el.get("href")
@@ -181,17 +184,19 @@ def discover_links(
             continue
         text = _anchor_text(el) if el.tag == "a" else ""
         entry = found.get(url)
-        if entry is not None and entry[0] != PROBE:
+        if entry is not None and not probes:
             if not entry[1]:
                 entry[1] = text
             continue
-        kind = _decide(url, el, text, rel_pagination, probes)
+        kind, rank = _decide(url, el, text, rel_pagination, probes)
         if entry is not None:
-            if kind in (ARTICLE, LISTING):
-                entry[0] = kind
+            # With probes the clearest evidence for a URL wins (a headline over an image link).
+            if kind is not None and rank > ranks[url]:
+                entry[0], ranks[url] = kind, rank
             entry[1] = entry[1] or text
         elif kind is not None:
             found[url] = [kind, text]
+            ranks[url] = rank
     return [Link(url, kind, text) for url, (kind, text) in found.items()]
 
 
@@ -209,7 +214,8 @@ def link_kind(url: str, text: str, *, in_nav: bool = False) -> str | None:
     if shape == ARTICLE:
         return PROBE if in_nav or (id_only(url) and len(text.split()) < 3) else ARTICLE
     if shape == LISTING:
-        return LISTING
+        headline = not in_nav and len(text.split()) >= 2 and _last_segment_words(url) >= 2
+        return PROBE if headline else LISTING
     return ARTICLE if len(text.split()) >= 4 and not in_nav else PROBE
 
 
@@ -224,30 +230,37 @@ def id_only(url: str) -> bool:
     return len(words) < 2
 
 
-def _decide(url: str, el: etree._Element, text: str, rel_pagination: bool, probes: bool = False) -> str | None:
-    """The kind of one anchor from its URL's shape and where it sits on the page."""
+def _decide(
+    url: str, el: etree._Element, text: str, rel_pagination: bool, probes: bool = False
+) -> tuple[str | None, int]:
+    """The kind of one anchor from its URL's shape and where it sits on the page, and how sure:
+    2 for clear evidence (pagination, an article shape or headline), 1 for a probe, 0 for a
+    listing by its URL shape alone."""
     shape = _shape(url)
     if shape == _JUNK:
-        return None
+        return None, 0
     if rel_pagination or shape == _PAGINATION:
-        return LISTING
+        return LISTING, 2
     in_pagination, in_headline = _context(el)
+    words = len(text.split())
     if shape == ARTICLE:
-        if probes and (_in_menu(el) or (id_only(url) and len(text.split()) < 3)):
-            return PROBE
-        return ARTICLE
+        if probes and (_in_menu(el) or (id_only(url) and words < 3)):
+            return PROBE, 1
+        return ARTICLE, 2
     if in_pagination or _is_pagination_text(text):
-        return LISTING
+        return LISTING, 2
     if shape == LISTING:
         # "/fische-schmerzen/" is a section by shape, yet under a headline of five or more words it
         # is a story; one-word sections ("/world/") and short labels stay listings.
-        if in_headline and len(text.split()) >= 5 and _last_segment_words(url) >= 2:
-            return ARTICLE
-        return LISTING
+        if in_headline and words >= 5 and _last_segment_words(url) >= 2:
+            return ARTICLE, 2
+        if probes and in_headline and words >= 2 and _last_segment_words(url) >= 2:
+            return PROBE, 1  # "/north-and-south" under a headline: its page decides
+        return LISTING, 0
     if probes:
         # A headline of a few words is a story; a one- or two-word label ("World") may be a section.
-        return ARTICLE if in_headline and len(text.split()) >= 4 else PROBE
-    return ARTICLE if in_headline else None
+        return (ARTICLE, 2) if in_headline and words >= 4 else (PROBE, 1)
+    return (ARTICLE, 2) if in_headline else (None, 0)
 
 
 def _in_menu(el: etree._Element) -> bool:
@@ -382,7 +395,7 @@ def _shape(url: str) -> str:
         return _JUNK if path_shape == ARTICLE else _PAGINATION
     if path_shape == ARTICLE:
         return ARTICLE
-    if any(k.lower() in _ID_QUERY_KEYS and v.isdigit() for k, v in query):
+    if any(k.lower() in ID_QUERY_KEYS and v.isdigit() for k, v in query):
         return ARTICLE
     return path_shape
 

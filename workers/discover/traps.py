@@ -17,13 +17,16 @@ import itertools
 import re
 from collections import Counter
 from typing import Final
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
+
+from workers.discover.links import ID_QUERY_KEYS
 
 __all__ = [
     "MAX_QUERY_LENGTH",
     "MAX_QUERY_PARAMS",
     "MAX_SEGMENTS",
     "MIN_YEAR",
+    "article_id_query",
     "query_variant_key",
     "strip_session_params",
     "trap_reason",
@@ -127,6 +130,17 @@ def strip_session_params(url: str) -> str:
         query = "&".join(kept)
         question_mark = "?" if query else ""
     return before_query + question_mark + query + hash_mark + fragment
+
+
+def article_id_query(url: str) -> bool:
+    """Whether the query is one article id and nothing else (``/story.php?id=9``, ``/?p=123``):
+    how many CMSs name their articles, one page per value, not a trap answering every query, so
+    the per-path variant budget does not cut a site's archive at its 50th story."""
+    try:
+        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return False
+    return len(pairs) == 1 and pairs[0][0].lower() in ID_QUERY_KEYS and pairs[0][1].isdigit()
 
 
 def query_variant_key(url: str) -> str:

@@ -20,7 +20,7 @@ from workers.core.urls import host_of, url_id
 from workers.discover.classify import classify_page
 from workers.discover.pages import Found, admissible, found_on_page, routed_by_memory
 from workers.discover.shapes import url_shape
-from workers.discover.traps import query_variant_key
+from workers.discover.traps import article_id_query, query_variant_key
 from workers.extract.health import page_health
 from workers.extract.sitememory import strip_recurring
 from workers.fetch.stage import fetch
@@ -177,8 +177,12 @@ def _with_site_memory(rt: Runtime, found: list[Found]) -> list[Found]:
 
 
 def _within_query_budget(rt: Runtime, crawl_id: str, found: list[Found]) -> list[Found]:
-    """Drop URLs whose path already has too many query variants (a trap answering every query)."""
-    with_query = [f for f in found if "?" in f.url]
+    """Drop URLs whose path already has too many query variants (a trap answering every query).
+
+    Exempt: what a sitemap or feed lists (the site's own word), and article ids (``?id=9``).
+    """
+    with_query = [f for f in found if "?" in f.url and f.via not in ("sitemap", "feed")
+                  and not (f.kind == "article" and article_id_query(f.url))]
     if not with_query:
         return found
     dropped: set[str] = set()
