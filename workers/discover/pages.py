@@ -57,8 +57,14 @@ def found_on_page(
     *,
     allowed_hosts: frozenset[str],
     since: str | None = None,
+    probes: bool = True,
 ) -> list[Found]:
-    """Every URL a discovery page leads to (unfiltered by source rules; see :func:`admissible`)."""
+    """Every URL a discovery page leads to (unfiltered by source rules; see :func:`admissible`).
+
+    With ``probes`` (``INGEST_PROBES``), links whose URL shape and context say too little come
+    back as ``"probe"`` and "load more" endpoints and ``<select>`` menus are read too; without,
+    such links are dropped as before (URL shape and anchor context alone decide).
+    """
     kind = sniff_kind(declared, body, content_type)
     if kind == "robots":
         return [Found(url, "sitemap", "robots") for url in sitemaps_from_robots(body, base_url)]
@@ -82,8 +88,9 @@ def found_on_page(
     tree = parse_html(body)
     if tree is None:
         return []
-    links = discover_links(tree, base_url, allowed_hosts=allowed_hosts, probes=True)
-    links += widget_links(tree, base_url, allowed_hosts=allowed_hosts)
+    links = discover_links(tree, base_url, allowed_hosts=allowed_hosts, probes=probes)
+    if probes:
+        links += widget_links(tree, base_url, allowed_hosts=allowed_hosts)
     found = [Found(link.url, link.kind, "listing", title=link.text or None) for link in links]
     if kind == "home":
         found += [Found(url, "feed", "home") for url in find_feeds(tree, base_url)]

@@ -102,7 +102,7 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     max_depth = page.get("max_depth", source.max_depth if source else DEFAULT_MAX_DEPTH)
     # In the page pool: a hostile page ends as discover.timeout instead of freezing the worker.
     found = rt.bounded(found_on_page, page["kind"], body, page["final_url"], page.get("content_type"),
-                       allowed_hosts=allowed, since=source.since if source else None)
+                       allowed_hosts=allowed, since=source.since if source else None, probes=rt.settings.probes)
     found = _with_site_memory(rt, admissible(found, allowed_hosts=allowed, source=source))
     # A probe may turn out a listing: it is one more listing hop, within the same depth.
     found = [f for f in found if f.kind not in ("listing", "probe") or page["depth"] < max_depth]
