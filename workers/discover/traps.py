@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Final
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
-from workers.discover.links import ID_QUERY_KEYS, classify_url
+from workers.discover.urlkinds import ID_QUERY_KEYS, classify_url
 
 __all__ = [
     "MAX_QUERY_LENGTH",
