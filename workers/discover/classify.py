@@ -157,7 +157,7 @@ def _ld_types(root: etree._Element) -> tuple[str, ...]:
             continue
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # "[[[[…" a hundred thousand deep
             continue
         _collect_types(data, found, 0)
     return tuple(dict.fromkeys(found))[:8]
