@@ -1,11 +1,11 @@
 """Discovery benchmark (a script, not a test): recall and precision of a crawl started at the front page only.
 
-For each generated site layout of ``tests/support/layouts.py`` (fourteen of them: sections as
+For each generated site layout of ``tests/support/layouts.py`` (fifteen of them: sections as
 ``/world``, ``/news/world``, ``/section/world/page/1.html``, ``?cat=3``, ``/c/12345``; articles as
 ``/2024/05/01/slug``, ``/a/12345``, ``/story.php?id=9``, ``/slug-123456.html``,
 ``/news/articles/c0abc123``, bare ``/slug``; pagination by ``rel=next``, ``?page=N``, ``/page/N/``,
 numbered links or a "load more" JSON endpoint; navigation in ``<nav>``, a header ``<ul>`` or a
-``<select>``; half without sitemap and feed), serve the site on 127.0.0.1, run the embedded crawl
+``<select>``; "Read more" teasers; eight without sitemap and feed), serve the site on 127.0.0.1, run the embedded crawl
 from its front page and compare the records with the site's articles:
 
 * recall = articles stored / articles that exist;

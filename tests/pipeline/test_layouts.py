@@ -87,3 +87,16 @@ def test_workers_on_redis_find_a_layout_through_probes_and_remember_its_shapes(
     assert urls == expected
     assert events_named(procs, "discover.classified")
     assert redis_server.client().hgetall("ingest:shapes:127.0.0.1"), "verdicts kept in Redis per host"
+
+
+def test_articles_without_url_shape_or_headline_link_are_probed_until_their_shape_is_known(tmp_path: Path) -> None:
+    """"Read more" links to /p/123.html say nothing: the first articles are judged by their content
+    (a byline, a date, one long text), the later ones are routed by the host's memory of the shape."""
+    layout = next(lay for lay in LAYOUTS if lay.name == "read-more")
+    with capture_logs() as logs:
+        score = crawl_layout(layout, tmp_path, articles=60, per_page=5)
+    assert score.found == 60 and score.non_articles == 0
+    verdicts = [e for e in logs if e["event"] == "discover.classified" and "/p/" in e["url"]]
+    assert verdicts and {e["verdict"] for e in verdicts} == {"article"}
+    assert set(verdicts[0]["reasons"]) >= {"a byline", "a date"}
+    assert len(verdicts) < 60, "the host's memory of /p/{n}.html spares the later articles their probe"

@@ -6,8 +6,10 @@ Each :class:`Layout` names how a site builds its section URLs (``/world``, ``/ne
 ``/news/articles/c0abc123``, bare ``/slug``), its pagination (``rel=next``, ``?page=N``,
 ``/page/N/``, bare numbered links, a "load more" button backed by a JSON endpoint), where its
 navigation sits (``<nav>``, a ``<ul>`` in the header, a ``<select>``), how its articles say what
-they are (``og:type``, JSON-LD, or only a byline and a date) and whether it has a sitemap and a
-feed. :data:`LAYOUTS` holds fourteen of them, half without sitemap and feed.
+they are (``og:type``, JSON-LD, or only a byline and a date), whether its teasers link their
+headline or only a "Read more" (``/p/123.html``: no URL shape, no headline link, so every article
+is a probe until the site memory knows the shape) and whether it has a sitemap and a feed.
+:data:`LAYOUTS` holds fifteen of them, eight without sitemap and feed.
 
 :func:`build_layout_site` renders one as a :class:`tests.support.site.Site` (serve it with
 ``serve_site``); :attr:`LayoutSite.article_urls` are the pages that must become records, everything
@@ -46,12 +48,13 @@ class Layout:
 
     name: str
     sections: str  # slash | news | sectionpage | cat | cid
-    articles: str  # dated | aid | storyphp | slugid | bbc | bare
+    articles: str  # dated | aid | storyphp | slugid | bbc | bare | shortid (/p/123.html)
     pagination: str  # rel_next | query | path | numbers | load_more
     nav: str  # nav | header_ul | select
     meta: str  # og | jsonld | plain
     sitemap: bool = False
     front: str = "/"
+    teasers: str = "headline"  # headline (linked) | readmore (headline text, the link says "Read more")
 
 
 LAYOUTS: tuple[Layout, ...] = (
@@ -69,6 +72,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("news-bare", "news", "bare", "numbers", "nav", "plain"),
     Layout("cid-slugid", "cid", "slugid", "path", "header_ul", "plain", sitemap=True),
     Layout("sectionpage-dated", "sectionpage", "dated", "query", "select", "jsonld"),
+    Layout("read-more", "news", "shortid", "numbers", "header_ul", "plain", teasers="readmore"),
 )
 
 
@@ -143,6 +147,7 @@ def _article_path(layout: Layout, i: int, title: str, day: date) -> str:
         "slugid": f"/{slug}-{123456 + i}.html",
         "bbc": f"/news/articles/c{i % 10}{digest[:10]}",
         "bare": f"/{slug}",
+        "shortid": f"/p/{100 + i}.html",
     }[layout.articles]
 
 
@@ -232,6 +237,9 @@ def _pager(layout: Layout, s: int, page: int, count: int) -> str:
 def _teaser(layout: Layout, st: _Story) -> str:
     href = html.escape(st.path)
     summary = html.escape(st.paragraphs[0][:150].rsplit(" ", 1)[0] + "…")
+    if layout.teasers == "readmore":
+        return (f'<div class="card"><h3>{html.escape(st.title)}</h3><p>{summary}</p>'
+                f'<a class="more" href="{href}">Read more</a></div>')
     return (f'<article class="card"><a href="{href}"><img src="/img/{st.day:%Y%m%d}-{st.section}.jpg" alt=""></a>'
             f'<h3><a href="{href}">{html.escape(st.title)}</a></h3><p>{summary}</p>'
             f'<time datetime="{st.day.isoformat()}">{st.day:%d %B %Y}</time></article>')
