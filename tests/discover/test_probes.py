@@ -58,9 +58,13 @@ def test_a_load_more_answer_gives_its_items_and_next_page() -> None:
 
 
 def test_site_memory_routes_known_shapes_without_a_probe() -> None:
-    found = [Found("https://news.example/c/1", PROBE, "listing"), Found("https://news.example/c/22222", ARTICLE,
+    found = [Found("https://news.example/x/7.html", PROBE, "listing"), Found("https://news.example/c/22222", ARTICLE,
              "listing"), Found("https://news.example/s/x", PROBE, "listing"),
              Found("https://news.example/c/33333", ARTICLE, "sitemap")]
-    learned = {"/c/{n}": {"article": 4}, "/c/{id}": {"listing": 3}, "/s/x": {"other": 5}}
+    learned = {"/x/{n}.html": {"article": 4}, "/c/{id}": {"listing": 3}, "/s/x": {"other": 5}}
     kinds = [f.kind for f in routed_by_memory(found, learned)]
     assert kinds == [ARTICLE, LISTING, PROBE, ARTICLE], "a sitemap's article is never second-guessed"
+    section = [Found("https://news.example/food-and-drink", PROBE, "listing"),
+               Found("https://news.example/north-korea-tests-a-missile", PROBE, "listing")]
+    kinds = [f.kind for f in routed_by_memory(section, {"/{slug}": {"article": 9}})]
+    assert kinds == [PROBE, ARTICLE], "a section-shaped probe is judged by its page, not by its stories' shape"

@@ -16,7 +16,7 @@ from workers.core.htmlparse import parse_html
 from workers.core.messages import DISCOVERY_KINDS
 from workers.core.urls import InvalidURL, host_allowed, host_of, normalize_url
 from workers.discover.feeds import find_feeds, looks_like_feed, parse_feed
-from workers.discover.links import PROBE, discover_links
+from workers.discover.links import PROBE, classify_url, discover_links
 from workers.discover.probes import json_links, looks_like_json, widget_links
 from workers.discover.shapes import learned_kind, url_shape
 from workers.discover.sitemaps import looks_like_sitemap, newest_first, parse_sitemap, sitemaps_from_robots
@@ -130,7 +130,10 @@ def routed_by_memory(found: Iterable[Found], learned: Mapping[str, Mapping[str, 
         if f.via == "listing" and f.kind in (PROBE, "article"):
             counts = learned.get(url_shape(f.url))
             kind = learned_kind(counts) if counts else None
-            if kind is not None and (f.kind == PROBE or kind == "listing"):
+            # A section-shaped probe ("/food-and-drink" under a headline) shares "/{slug}" with a
+            # bare-slug site's stories: only its own page may make it an article.
+            sectionlike = kind == "article" and classify_url(f.url) == "listing"
+            if kind is not None and (f.kind == PROBE or kind == "listing") and not sectionlike:
                 f = Found(f.url, kind, f.via, f.published, f.title)
         out.append(f)
     return out
