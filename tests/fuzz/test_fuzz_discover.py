@@ -49,7 +49,7 @@ def test_found_on_page_for_every_declared_kind(
     assert isinstance(found, list)
     for item in found:
         assert isinstance(item, Found)
-        assert item.kind in ("article", "listing", "feed", "sitemap", "robots")
+        assert item.kind in ("article", "listing", "probe", "feed", "sitemap", "robots")
         assert item.via in DISCOVERY_KINDS
         assert item.url.startswith(("http://", "https://"))
         assert item.published is None or isinstance(item.published, str)

@@ -15,8 +15,10 @@ from tests.fuzz.hostile import BASE, HOST, timed
 from workers.core import htmlparse
 from workers.core.encoder import SafeOrjsonEncoder, envelope_problem
 from workers.core.urls import host_of
+from workers.discover.classify import classify_page
 from workers.discover.feeds import normalize_date, parse_feed
 from workers.discover.pages import found_on_page
+from workers.discover.probes import json_links
 from workers.discover.sitemaps import parse_sitemap
 from workers.extract.article import extract_article
 from workers.extract.metadata import decode_html
@@ -66,6 +68,10 @@ PAGES: dict[str, bytes] = {
     + b"'></head><body><p class='"
     + b"<!--" * 100_000
     + b"'>text</p></body></html>",
+    "json-deep": b"[" * 100_000 + b"]" * 100_000,
+    "json-dict-deep": b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+    "json-many-html": b'{"items": [' + b",".join(b'{"html": "<a href=/a/%d>Story %d of many</a>"}' % (i, i)
+                                                for i in range(3_000)) + b"]}",
     "many-anchors": b"<html><body>"
     + b"".join(b"<a href='/s/story-%d-of-the-day'>Story %d</a>" % (i, i) for i in range(5_000))
     + b"</body></html>",
@@ -78,6 +84,8 @@ def test_every_reader_survives(body: bytes) -> None:
     for kind in ("listing", "home", "feed", "sitemap", "robots"):
         assert isinstance(timed(found_on_page, kind, body, BASE, None, allowed_hosts=hosts), list)
     assert isinstance(timed(parse_feed, body, BASE), list)
+    assert timed(classify_page, body, BASE).kind in {"article", "listing", "other"}
+    assert isinstance(timed(json_links, body, BASE, allowed_hosts=hosts), list)
     assert isinstance(timed(parse_sitemap, body, BASE).entries, list)
     assert isinstance(timed(decode_html, body), str)
     tree = timed(htmlparse.parse_html, body)

@@ -126,6 +126,9 @@ def build_chaos_site(articles: int, *, seed: int = 0, missing: int = 4, hostile:
     if missing:
         failures["/closed-section/"] = ("fetch", "http_error")
         links.append(("/closed-section/", "Closed section"))
+    # Every page announces a feed (<link rel=alternate href=/feed/>) the site does not serve; a crawl
+    # started at the root reads it as a home page (as `ingest crawl` does) and asks for the feed.
+    failures["/feed/"] = ("fetch", "http_error")
     record_paths = [a.path for a in site.articles]
     if hostile:
         site.pages[DOCTYPE_PATH] = (HOSTILE_DOCTYPE, UTF8_HTML)

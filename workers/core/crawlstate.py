@@ -36,7 +36,7 @@ RATE_KEEP_S = 3600 + 120
 MAX_STARTS = 10
 #: Outcomes that are not failures: everything else that ends a page (a 404, not HTML, a dead letter) is.
 _NOT_FAILED = {"done", "stored", "exists", "updated", "stale", "empty", "delayed", "absent", "not_modified", "retry",
-               "limit", "robots_wait", "paused", "cancelled", "timeout"}
+               "limit", "robots_wait", "paused", "cancelled", "timeout", "classified"}
 # A poll round's scope: "<crawl id>/<poll id>", the poll id being the round's due time (schedule.poll_id).
 _POLL_SCOPE = re.compile(r"^(?P<crawl>.+)/(?P<poll>\d{8}T\d{6})$")
 

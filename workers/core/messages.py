@@ -89,8 +89,9 @@ def fetch_task(
     source: str | None = None,
     poll_id: str | None = None,
     found: dict[str, Any] | None = None,
+    probe: bool = False,
 ) -> dict[str, Any]:
-    """A fetch request for one normalised URL."""
+    """A fetch request for one normalised URL (``probe``: its page decides whether it is an article)."""
     task: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "crawl_id": crawl_id,
@@ -107,6 +108,8 @@ def fetch_task(
         task["slot_at"] = slot_at
     optional = {"source": source, "poll_id": poll_id, "found": found}
     task.update({k: v for k, v in optional.items() if v is not None})
+    if probe:
+        task["probe"] = True
     return task
 
 

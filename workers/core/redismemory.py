@@ -26,7 +26,7 @@ _KINDS = {
     "robots": "robots", "robots-good": "robots", "robots-lock": "robots",
     "host": "politeness", "leases": "politeness",
     "health": "health",
-    "sitemem": "site_memory",
+    "sitemem": "site_memory", "shapes": "site_memory",
     "dup": "duplicates",
     "budget": "limits", "variants": "limits", "compacted": "limits",
     "schedule": "sources", "sources": "sources",

@@ -114,6 +114,10 @@ class Settings:
     seen_poll_ttl: int = field(
         default=21600, metadata={"doc": "seconds a poll round's seen-set outlives its last claim; 0 = for ever"}
     )
+    probes: bool = field(
+        default=True,
+        metadata={"doc": "follow links whose URL shape says nothing as probes, their page judged by its content"},
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -8,7 +8,7 @@ as listings and sitemaps as feeds, so the content decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -16,12 +16,14 @@ from workers.core.htmlparse import parse_html
 from workers.core.messages import DISCOVERY_KINDS
 from workers.core.urls import InvalidURL, host_allowed, host_of, normalize_url
 from workers.discover.feeds import find_feeds, looks_like_feed, parse_feed
-from workers.discover.links import discover_links
+from workers.discover.links import PROBE, classify_url, discover_links
+from workers.discover.probes import json_links, looks_like_json, widget_links
+from workers.discover.shapes import learned_kind, url_shape
 from workers.discover.sitemaps import looks_like_sitemap, newest_first, parse_sitemap, sitemaps_from_robots
 from workers.discover.traps import strip_session_params, trap_reason
 from workers.sources.sourcefile import Source, classify_with
 
-__all__ = ["DISCOVERY_KINDS", "Found", "admissible", "found_on_page", "sniff_kind"]
+__all__ = ["DISCOVERY_KINDS", "Found", "admissible", "found_on_page", "routed_by_memory", "sniff_kind"]
 
 
 
@@ -30,7 +32,7 @@ class Found:
     """A URL discovery will hand to fetch, with its kind and provenance."""
 
     url: str
-    kind: str  # "article" | "listing" | "feed" | "sitemap" | "robots"
+    kind: str  # "article" | "listing" | "probe" | "feed" | "sitemap" | "robots"
     via: str  # the kind of page it was found on
     published: str | None = None
     title: str | None = None
@@ -55,8 +57,14 @@ def found_on_page(
     *,
     allowed_hosts: frozenset[str],
     since: str | None = None,
+    probes: bool = True,
 ) -> list[Found]:
-    """Every URL a discovery page leads to (unfiltered by source rules; see :func:`admissible`)."""
+    """Every URL a discovery page leads to (unfiltered by source rules; see :func:`admissible`).
+
+    With ``probes`` (``INGEST_PROBES``), links whose URL shape and context say too little come
+    back as ``"probe"`` and "load more" endpoints and ``<select>`` menus are read too; without,
+    such links are dropped as before (URL shape and anchor context alone decide).
+    """
     kind = sniff_kind(declared, body, content_type)
     if kind == "robots":
         return [Found(url, "sitemap", "robots") for url in sitemaps_from_robots(body, base_url)]
@@ -73,13 +81,17 @@ def found_on_page(
         if since is not None:
             entries = [e for e in entries if e.published is None or e.published[:10] >= since[:10]]
         return [Found(e.url, "article", "feed", e.published, e.title) for e in entries]
+    if looks_like_json(body, content_type):
+        # The answer of a "load more" endpoint: its items and its next page.
+        return [Found(link.url, link.kind, "listing", title=link.text or None)
+                for link in json_links(body, base_url, allowed_hosts=allowed_hosts)]
     tree = parse_html(body)
     if tree is None:
         return []
-    found = [
-        Found(link.url, link.kind, "listing", title=link.text or None)
-        for link in discover_links(tree, base_url, allowed_hosts=allowed_hosts)
-    ]
+    links = discover_links(tree, base_url, allowed_hosts=allowed_hosts, probes=probes)
+    if probes:
+        links += widget_links(tree, base_url, allowed_hosts=allowed_hosts)
+    found = [Found(link.url, link.kind, "listing", title=link.text or None) for link in links]
     if kind == "home":
         found += [Found(url, "feed", "home") for url in find_feeds(tree, base_url)]
         found.append(Found(_robots_url(base_url), "robots", "home"))
@@ -101,12 +113,30 @@ def admissible(found: Iterable[Found], *, allowed_hosts: frozenset[str], source:
         if url in out or not host_allowed(host_of(url), allowed_hosts) or trap_reason(url) is not None:
             continue
         kind: str | None = item.kind
-        if source is not None and item.kind in {"article", "listing"}:
+        if source is not None and item.kind in {"article", "listing", "probe"}:
             kind = classify_with(source, url, item.kind)
         if kind is None:
             continue
         out[url] = Found(url, kind, item.via, item.published, item.title)
     return list(out.values())
+
+
+def routed_by_memory(found: Iterable[Found], learned: Mapping[str, Mapping[str, int]]) -> list[Found]:
+    """Links a listing led to, routed by what the host's probes taught (``learned``: verdict counts
+    by :func:`url_shape`): a probe of a known shape goes straight to its kind, and an article by
+    URL shape whose shape has proved a listing (``/c/{id}`` sections) is read as a listing."""
+    out = []
+    for f in found:
+        if f.via == "listing" and f.kind in (PROBE, "article"):
+            counts = learned.get(url_shape(f.url))
+            kind = learned_kind(counts) if counts else None
+            # A section-shaped probe ("/food-and-drink" under a headline) shares "/{slug}" with a
+            # bare-slug site's stories: only its own page may make it an article.
+            sectionlike = kind == "article" and classify_url(f.url) == "listing"
+            if kind is not None and (f.kind == PROBE or kind == "listing") and not sectionlike:
+                f = Found(f.url, kind, f.via, f.published, f.title)
+        out.append(f)
+    return out
 
 
 def _robots_url(base_url: str) -> str:

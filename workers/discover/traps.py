@@ -17,13 +17,16 @@ import itertools
 import re
 from collections import Counter
 from typing import Final
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
+
+from workers.discover.urlkinds import ID_QUERY_KEYS, classify_url
 
 __all__ = [
     "MAX_QUERY_LENGTH",
     "MAX_QUERY_PARAMS",
     "MAX_SEGMENTS",
     "MIN_YEAR",
+    "article_id_query",
     "query_variant_key",
     "strip_session_params",
     "trap_reason",
@@ -127,6 +130,21 @@ def strip_session_params(url: str) -> str:
         query = "&".join(kept)
         question_mark = "?" if query else ""
     return before_query + question_mark + query + hash_mark + fragment
+
+
+def article_id_query(url: str) -> bool:
+    """Whether the query is one article id and nothing else, on a path that is no article by
+    itself (``/story.php?id=9``, ``/?p=123``): how many CMSs name their articles, one page per
+    value, so the per-path variant budget must not cut a site's archive at its 50th story.  An
+    article path with an id (``/2025/01/21/story.html?id=7``) is one page's variants: budgeted."""
+    try:
+        parts = urlsplit(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return False
+    if not (len(pairs) == 1 and pairs[0][0].lower() in ID_QUERY_KEYS and pairs[0][1].isdigit()):
+        return False
+    return classify_url(parts._replace(query="").geturl()) != "article"
 
 
 def query_variant_key(url: str) -> str:

@@ -18,8 +18,10 @@ from workers.core.crawlstate import claim_scope
 from workers.core.messages import InvalidMessage, fetch_task, sink_task, validate
 from workers.core.middleware import PoisonMessage
 from workers.core.urls import InvalidURL, host_of, url_id, validate_url
-from workers.discover.pages import Found, admissible, found_on_page
-from workers.discover.traps import query_variant_key
+from workers.discover.classify import classify_page
+from workers.discover.pages import Found, admissible, found_on_page, routed_by_memory
+from workers.discover.shapes import url_shape
+from workers.discover.traps import article_id_query, query_variant_key
 from workers.extract.health import page_health
 from workers.extract.sitememory import strip_recurring
 from workers.fetch.stage import fetch
@@ -91,6 +93,8 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     trace = _trace(page)
     started = time.perf_counter()
     body = rt.storage.get(page["raw_key"])
+    if page.get("probe") and _is_article(rt, page, body, trace):
+        return
     source = rt.sources.get(page["source"]) if "source" in page else None
     if source is not None:
         allowed = frozenset(source.allowed_hosts or [trace["host"]])
@@ -100,11 +104,10 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     max_depth = page.get("max_depth", source.max_depth if source else DEFAULT_MAX_DEPTH)
     # In the page pool: a hostile page ends as discover.timeout instead of freezing the worker.
     found = rt.bounded(found_on_page, page["kind"], body, page["final_url"], page.get("content_type"),
-                       allowed_hosts=allowed, since=source.since if source else None)
-    found = [
-        f for f in admissible(found, allowed_hosts=allowed, source=source)
-        if f.kind != "listing" or page["depth"] < max_depth
-    ]
+                       allowed_hosts=allowed, since=source.since if source else None, probes=rt.settings.probes)
+    found = _with_site_memory(rt, admissible(found, allowed_hosts=allowed, source=source))
+    # A probe may turn out a listing: it is one more listing hop, within the same depth.
+    found = [f for f in found if f.kind not in ("listing", "probe") or page["depth"] < max_depth]
     found = _within_query_budget(rt, page["crawl_id"], found)
     refresh = bool(source and source.refresh)
     by_scope: dict[str, list[Found]] = {}
@@ -124,12 +127,12 @@ def discover_stage(rt: Runtime, message: Any) -> None:
         cut.setdefault(scope, []).append(url_id(f.url))
     for scope, f in new[:granted]:
         sent.setdefault(scope, []).append(url_id(f.url))
-        depth = page["depth"] + (1 if f.kind == "listing" else 0)
+        depth = page["depth"] + (1 if f.kind in ("listing", "probe") else 0)
         provenance = {"via": f.via, "published": f.published, "title": f.title, "referrer": page["url"]}
         rt.send("fetch", fetch_task(
-            crawl_id=page["crawl_id"], url=f.url, url_id=url_id(f.url), kind=f.kind, depth=depth,
-            max_depth=max_depth, allowed_hosts=None if source else sorted(allowed),
-            source=page.get("source"), poll_id=page.get("poll_id"), found=provenance,
+            crawl_id=page["crawl_id"], url=f.url, url_id=url_id(f.url), kind="listing" if f.kind == "probe" else f.kind,
+            depth=depth, max_depth=max_depth, allowed_hosts=None if source else sorted(allowed),
+            source=page.get("source"), poll_id=page.get("poll_id"), found=provenance, probe=f.kind == "probe",
         ))
     for scope, ids in sent.items():
         rt.seen.commit(scope, ids)
@@ -140,15 +143,48 @@ def discover_stage(rt: Runtime, message: Any) -> None:
         rt.seen.release(scope, ids, owner)
     ms = int((time.perf_counter() - started) * 1000)
     articles = sum(1 for f in found if f.kind == "article")
+    probes = sum(1 for f in found if f.kind == "probe")
     if granted < len(new):
         rt.outcome("discover.limit", reason=f"page budget of {limit} per poll reached; the rest waits for the next",
                    deferred=len(new) - granted, **trace)
-    rt.outcome("discover.done", kind=page["kind"], links=len(found), articles=articles, new=granted, ms=ms, **trace)
+    rt.outcome("discover.done", kind=page["kind"], links=len(found), articles=articles, probes=probes, new=granted,
+               ms=ms, **trace)
+
+
+def _is_article(rt: Runtime, page: dict[str, Any], body: bytes, trace: dict[str, Any]) -> bool:
+    """Judge a probe's page by its content; an article goes on to extract (True), anything else
+    is read for links by the caller.  The verdict is remembered for the URL's shape on its host."""
+    verdict = rt.bounded(classify_page, body, page["final_url"])
+    shape = url_shape(page["url"])
+    rt.shapes.record(trace["host"], shape, verdict.kind)
+    rt.outcome("discover.classified", verdict=verdict.kind, reasons=list(verdict.reasons), shape=shape, **trace)
+    if verdict.kind != "article":
+        return False
+    rt.send("extract", {**page, "kind": "article"})
+    return True
+
+
+def _with_site_memory(rt: Runtime, found: list[Found]) -> list[Found]:
+    """Route links of shapes the host's probes have settled without probing them again."""
+    candidates = [f for f in found if f.via == "listing" and f.kind in ("probe", "article")]
+    if not candidates:
+        return found
+    learned: dict[str, dict[str, int]] = {}
+    by_host: dict[str, list[str]] = {}
+    for f in candidates:
+        by_host.setdefault(host_of(f.url), []).append(url_shape(f.url))
+    for host, shapes in by_host.items():
+        learned.update(rt.shapes.counts(host, shapes))
+    return routed_by_memory(found, learned) if learned else found
 
 
 def _within_query_budget(rt: Runtime, crawl_id: str, found: list[Found]) -> list[Found]:
-    """Drop URLs whose path already has too many query variants (a trap answering every query)."""
-    with_query = [f for f in found if "?" in f.url]
+    """Drop URLs whose path already has too many query variants (a trap answering every query).
+
+    Exempt: what a sitemap or feed lists (the site's own word), and article ids (``?id=9``).
+    """
+    with_query = [f for f in found if "?" in f.url and f.via not in ("sitemap", "feed")
+                  and not (f.kind == "article" and article_id_query(f.url))]
     if not with_query:
         return found
     dropped: set[str] = set()

@@ -125,7 +125,7 @@ class CrawlSummary:
             for name, n in sorted(self.outcomes.items())
             if (name in skipped) == (kind == "skipped")
             and name.split(".", 1)[1] not in {"done", "stored", "retry", "absent", "limit", "delayed", "robots_wait",
-                                                    "updated"}
+                                                    "updated", "classified"}
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from workers.core.urls import InvalidURL, host_of, normalize_url, url_id
 from workers.discover.frontier import make_seen
 from workers.pipeline.actors import DEFAULT_MAX_DEPTH
 from workers.pipeline.crawl import new_crawl_id
+from workers.sources.sourcefile import default_source
 
 __all__ = [
     "KINDS",
@@ -242,13 +243,14 @@ def enqueue_entries(
             if not seen.claim(crawl, [uid], owner=f"enqueue:{crawl}")[0]:
                 queued += 1
                 continue
+            task_kind, hosts = _start_kind(url, entry.kind or kind, named_source=bool(entry.source or source))
             task = fetch_task(
                 crawl_id=crawl,
                 url=url,
                 url_id=uid,
-                kind=entry.kind or kind,
+                kind=task_kind,
                 max_depth=default_depth if entry.max_depth is None else entry.max_depth,
-                allowed_hosts=[host_of(url)],
+                allowed_hosts=hosts,
                 source=entry.source or source,
             )
             send_task(broker, "fetch", task)
@@ -258,6 +260,21 @@ def enqueue_entries(
         broker.close()
     return EnqueueResult(crawl_id=default_crawl, sent=sent, already_queued=queued, rejected=tuple(rejected),
                          crawl_ids=tuple(crawls))
+
+
+def _start_kind(url: str, kind: str, *, named_source: bool) -> tuple[str, list[str]]:
+    """The fetch kind and allowed hosts of an enqueued URL, as ``ingest crawl URL`` reads it.
+
+    The embedded run turns a bare start URL into a one-site source (:func:`default_source`):
+    a site root is a *home* page (listing + feeds + robots.txt sitemaps), a feed or sitemap path
+    is read as one, and the host's ``www.`` twin is allowed.  A ``listing`` sent to the workers
+    gets the same reading, so one start URL means one crawl in every mode.  A URL of a named
+    source keeps what it said: the source's own rules apply at the workers.
+    """
+    if kind != "listing" or named_source:
+        return kind, [host_of(url)]
+    start = default_source(url)
+    return start.kinds[0], list(start.allowed_hosts)
 
 
 def _shown(value: Any) -> str:

@@ -26,6 +26,7 @@ from workers.core.settings import Settings
 from workers.core.storage import STORE_ERRORS, Storage, deadletter_key, open_storage
 from workers.discover.frontier import Limits, MemoryLimits, MemorySeen, RedisLimits, Seen, make_seen
 from workers.discover.schedule import MemorySchedule, RedisSchedule, Schedule
+from workers.discover.shapes import MemoryShapeMemory, RedisShapeMemory, ShapeMemory
 
 # Imported up front, not lazily inside a worker thread: threads racing through a first import of
 # trafilatura were seen to get a half-initialised module (ImportError) instead of waiting.
@@ -46,7 +47,8 @@ T = TypeVar("T")
 _LETTER_FIELDS = {"url", "url_id", "crawl_id", "source", "host", "status", "ms", "bytes"}
 
 #: Outcomes that are not failures, logged at info; everything else is a warning.
-_QUIET_OUTCOMES = {"done", "stored", "exists", "updated", "stale", "empty", "delayed", "absent", "not_modified"}
+_QUIET_OUTCOMES = {"done", "stored", "exists", "updated", "stale", "empty", "delayed", "absent", "not_modified",
+                   "classified"}
 
 
 def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, Any]:
@@ -54,7 +56,8 @@ def _extract_inline(html: bytes, url: str, encoding: str | None) -> dict[str, An
 
 
 #: What the children of the page pool import once, before they are forked.
-POOL_PRELOAD = ["workers.pipeline.runtime", "workers.extract.article", "workers.discover.pages"]
+POOL_PRELOAD = ["workers.pipeline.runtime", "workers.extract.article", "workers.discover.pages",
+                "workers.discover.classify"]
 
 
 def page_pool(settings: Settings, size: int) -> BoundedPool:
@@ -81,6 +84,8 @@ class Runtime:
     client_factory: Callable[[], httpx.Client]
     pool: BoundedPool | None = None
     dead_letters: DeadLetterStore = field(default_factory=MemoryDeadLetters)
+    #: Probe verdicts per host and URL shape (discover's site memory).
+    shapes: ShapeMemory = field(default_factory=MemoryShapeMemory)
     metrics: PipelineMetrics | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
     bytes_fetched: int = 0
@@ -206,6 +211,7 @@ def _memory_state(settings: Settings) -> dict[str, Any]:
         "duplicates": MemoryDuplicateIndex(),
         "health": MemoryHealthStore(),
         "dead_letters": MemoryDeadLetters(),
+        "shapes": MemoryShapeMemory(),
     }
 
 
@@ -225,4 +231,5 @@ def _redis_state(settings: Settings, client: Any) -> dict[str, Any]:
         "duplicates": RedisDuplicateIndex(client, ns),
         "health": RedisHealthStore(client, ns),
         "dead_letters": RedisDeadLetters(client, ns),
+        "shapes": RedisShapeMemory(client, ns),
     }
