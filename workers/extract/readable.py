@@ -17,8 +17,9 @@ import logging
 
 import lxml.html
 from lxml.etree import _Element
+from trafilatura.xpaths import REMOVE_COMMENTS_AND_LISTS_XPATH
 
-__all__ = ["html_blocks", "readability_blocks", "readability_text"]
+__all__ = ["drop_comment_areas", "html_blocks", "readability_blocks", "readability_text"]
 
 # Elements that begin and end a paragraph of their own in the summary's text.
 _BLOCK_TAGS = frozenset(
@@ -73,6 +74,21 @@ def html_blocks(fragment: _Element) -> list[str]:
     return blocks
 
 
+def drop_comment_areas(tree: _Element) -> None:
+    """Remove the page's reader comments from ``tree``: an article record never holds them.
+
+    readability has no notion of comments and keeps a long comment thread as if it were the body;
+    so its candidate is taken from a tree without them, found as trafilatura finds them with
+    ``include_comments=False`` (the same definition the rest of the stage uses), and by schema.org
+    markup (``itemprop="comment"``, an ``itemtype`` of ``Comment``).
+    """
+    doomed = [elem for xpath in REMOVE_COMMENTS_AND_LISTS_XPATH for elem in xpath(tree)]
+    doomed += tree.xpath(".//*[@itemprop='comment' or @itemprop='comments' or contains(@itemtype, '/Comment')]")
+    for elem in doomed:
+        if elem.getparent() is not None:  # not the root itself
+            elem.drop_tree()  # keeps the text after the element, which belongs to its parent
+
+
 def _summary_blocks(source: str | _Element) -> list[str]:
     from readability import Document  # imported here: the stage needs it only for unsure pages
 
@@ -89,10 +105,13 @@ def readability_blocks(tree: _Element) -> list[str]:
     """readability-lxml's main text of a parsed page, as blocks; ``[]`` when it finds none.
 
     Runs on a deep copy, so the caller's tree (shared with trafilatura and the metadata readers)
-    is left as it was, and the page is not parsed a second time.  Never raises because of the
-    page: readability's own errors give ``[]``.
+    is left as it was, and the page is not parsed a second time.  Reader comments are taken out
+    first (:func:`drop_comment_areas`).  Never raises because of the page: readability's own
+    errors give ``[]``.
     """
-    return _summary_blocks(copy.deepcopy(tree))
+    page = copy.deepcopy(tree)
+    drop_comment_areas(page)
+    return _summary_blocks(page)
 
 
 def readability_text(html: str) -> str:
