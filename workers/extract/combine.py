@@ -125,28 +125,33 @@ def agreement(ours: Sequence[Block], theirs: Sequence[Block]) -> Agreement:
 
 
 def _extra(ours: Sequence[Block], theirs: Sequence[Block], prose_tokens: int, outside: bool) -> list[Block]:
-    """Their blocks that ours lacks, in their order, with ours in place: a merge at block level.
+    """Ours with their blocks that ours lacks, each before the block of ours it precedes in theirs.
 
     Their blocks before the first or after the last paragraph ours shares join only with ``outside``:
     what precedes an article's start or follows its end (a teaser list, a paywall notice, an
     appeal) is where a longer candidate goes wrong; a gap inside the article is not.
     """
-    have = _shingles([t for b in ours for t in _tokens(b.text)])
+    our_shingles = [_shingles(_tokens(b.text)) for b in ours]
+    have = set().union(*our_shingles)
     shared = [_shingles(_tokens(block.text)) <= have for block in theirs]
     # The article's extent is where they share paragraphs; a shared headline alone does not open it.
     inside = [i for i, found in enumerate(shared) if found and len(_tokens(theirs[i].text)) >= prose_tokens]
     if not inside:
         return list(ours)
-    merged: list[Block] = []
-    placed = False
+    before: dict[int, list[Block]] = {}  # our block index -> their blocks to put before it
+    pending: list[Block] = []
+    at = 0  # our blocks are matched in order
     for i, block in enumerate(theirs):
         if shared[i]:
-            if not placed:
-                merged.extend(ours)
-                placed = True
+            mine = _shingles(_tokens(block.text))
+            j = next((k for k in range(at, len(ours)) if mine & our_shingles[k]), at)
+            before.setdefault(j, []).extend(pending)
+            pending = []
+            at = min(j, len(ours) - 1)
         elif (outside or inside[0] < i < inside[-1]) and len(_tokens(block.text)) >= prose_tokens and not block.linked:
-            merged.append(block)
-    return merged
+            pending.append(block)
+    merged = [b for j, block in enumerate(ours) for b in (*before.get(j, ()), block)]
+    return merged + pending
 
 
 def combine(ours: list[Block], theirs: list[Block], rules: CombineRules = RULES) -> list[Block]:
