@@ -70,9 +70,9 @@ def _page_score(metric: Metric, page: Page, text: str) -> tuple[float, ...]:
 def grid() -> list[CombineRules]:
     """The rule sets tried, in a fixed order."""
     return [
-        CombineRules(unsure, covered, extra, 8, tail, disagree, body, prose, 0.5, 0.9, 0.0)
-        for unsure, covered, extra, tail, disagree, body, prose in itertools.product(
-            (150, 200), (0.8, 0.9), (30, 50), (1.5, 2.0, 3.0), (0.3, 0.5), (30, 50), (0.7, 0.8)
+        CombineRules(unsure, unsure_prose, covered, extra, 8, tail, disagree, body, prose, 0.5)
+        for unsure, unsure_prose, covered, extra, tail, disagree, body, prose in itertools.product(
+            (150, 200), (0.0, 0.3, 0.5), (0.8, 0.9), (30, 50), (1.5, 2.0, 3.0), (0.3, 0.5), (30, 50), (0.7, 0.8)
         )
     ]
 

@@ -1,19 +1,21 @@
 """Choosing between, or merging, two candidates for a page's main text.
 
 trafilatura's candidate (after the stage's own cleaning) is the default; it is precise, and on
-most pages complete.  Where it is short, readability-lxml's candidate is asked for too, and the two
-are compared by what they share: 4-token shingles (the same unit the benchmark scores with),
-counted over each candidate's blocks.  The signals are general ones, none tied to a site:
+most pages complete.  Where it is short or hardly prose (:func:`unsure`), readability-lxml's
+candidate is asked for too, and the two are compared by what they share: 4-token shingles (the
+same unit the benchmark scores with), counted over each candidate's blocks.  The signals are
+general ones, none tied to a site:
 
 * **agreement**: the share of trafilatura's shingles that readability also has (``covered``), and
   the share of readability's that trafilatura has (``kept``);
 * **length**: tokens in each candidate, and in readability's blocks that trafilatura lacks;
-* **prose**: readability's extra blocks must read as paragraphs (long enough, not a link's text).
+* **prose**: the share of each candidate's tokens in sentences (:func:`prose_share`); readability's
+  extra blocks must read as paragraphs (long enough, not a link's text).
 
 When readability holds nearly all of trafilatura's text and more, trafilatura stopped too early (a
 body split into several containers): readability's extra paragraphs are added in their place.
-When the two disagree and trafilatura's text is tiny, trafilatura found a caption or a teaser and
-readability the body.  Otherwise trafilatura's text stands.
+When the two share almost nothing and only readability's reads as prose, trafilatura found a date
+list, a menu or a caption and readability the body.  Otherwise trafilatura's text stands.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ class CombineRules:
     """The thresholds of :func:`unsure` and :func:`combine`, tuned on the dev halves only
     (``python bench/tune_combine.py``)."""
 
-    #: trafilatura's text below this many tokens is worth a second opinion.
+    #: trafilatura's text below this many tokens, or with under ``unsure_prose`` of them in
+    #: sentences, is worth a second opinion.
     unsure_tokens: int = 150
+    unsure_prose: float = 0.3
     #: Stopped early: readability holds this share of trafilatura's shingles and adds ``extra_tokens``
     #: or more (a paragraph's worth: a line or two more is a dateline or a notice trafilatura rightly
     #: left out), in paragraphs of ``prose_tokens`` or more: those paragraphs join.
@@ -56,10 +60,6 @@ class CombineRules:
     body_tokens: int = 30
     prose: float = 0.7
     not_prose: float = 0.5
-    #: Kept too much: trafilatura holds ``kept`` of readability's shingles, readability under
-    #: ``trim`` of trafilatura's, and readability has ``body_tokens``: readability's text stands.
-    kept: float = 0.9
-    trim: float = 0.0
 
 
 RULES = CombineRules()
@@ -76,13 +76,15 @@ def _shingles(tokens: Sequence[str]) -> set[tuple[str, ...]]:
 
 
 def unsure(blocks: Sequence[Block], rules: CombineRules = RULES) -> bool:
-    """Whether trafilatura's candidate is short enough to be worth readability's cost.
+    """Whether trafilatura's candidate is short, or reads too little as prose, to go unchecked.
 
-    Why length: on both development corpora the pages where trafilatura misses the body, or keeps a
-    caption instead of it, are nearly all short; long ones it gets right, and readability on every
-    page would cost more CPU than the stage may spend.
+    Why these two: on both development corpora the pages where trafilatura misses the body, or
+    keeps a caption, a date list or a menu instead of it, are nearly all short or written in
+    something other than sentences; long prose it gets right, and readability on every page would
+    cost more CPU than the stage may spend.
     """
-    return sum(len(_tokens(b.text)) for b in blocks) < rules.unsure_tokens
+    tokens = sum(len(_tokens(b.text)) for b in blocks)
+    return tokens < rules.unsure_tokens or prose_share(blocks) < rules.unsure_prose
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,9 @@ def _extra(ours: Sequence[Block], theirs: Sequence[Block], prose_tokens: int, ou
 def combine(ours: list[Block], theirs: list[Block], rules: CombineRules = RULES) -> list[Block]:
     """trafilatura's blocks, readability's, or trafilatura's with readability's extra paragraphs.
 
-    Why: neither extractor is best everywhere; where trafilatura's candidate is short, their
+    Why: neither extractor is best everywhere; where trafilatura's candidate is unsure, their
     agreement tells a candidate that stopped early (readability holds it and more) from one that
-    found the wrong thing (they share little, and trafilatura's is tiny).
+    found the wrong thing (they share little, and only readability's reads as prose).
     """
     if not theirs:
         return ours
@@ -172,7 +174,5 @@ def combine(ours: list[Block], theirs: list[Block], rules: CombineRules = RULES)
     body = agree.theirs_tokens >= rules.body_tokens
     reads_better = agree.theirs_prose >= rules.prose and agree.ours_prose < rules.not_prose
     if body and agree.covered < rules.disagree and reads_better:
-        return theirs
-    if body and agree.kept >= rules.kept and agree.covered < rules.trim:
         return theirs
     return ours
