@@ -165,9 +165,11 @@ def test_the_per_page_time_limit_covers_readability() -> None:
 # --- the combination rules ---------------------------------------------------------------------------------
 
 
-def test_unsure_means_short() -> None:
+def test_unsure_means_short_or_hardly_prose() -> None:
     assert unsure(_blocks(_sentence(1)))
     assert not unsure(_blocks(*(_sentence(i) for i in range(20))))
+    dates = _blocks(*(f"October {i}: concert in the city hall of a town with a long name" for i in range(40)))
+    assert unsure(dates)  # 480 tokens, none in sentences: a date list, not an article
 
 
 def test_paragraphs_missing_inside_the_article_are_merged_in_place() -> None:
