@@ -65,7 +65,9 @@ EXTRACTOR: dict[str, Any] = {
         "teaser_filter": True,
         **{f"{k}_filter": v for k, v in _FILTERS.items()},
         "extensive_date_search": EXTENSIVE_DATE_SEARCH,
+        # readability-lxml's candidate is asked for below this many tokens or this share of prose.
         "second_candidate_below_tokens": RULES.unsure_tokens,
+        "second_candidate_below_prose": RULES.unsure_prose,
     },
 }
 
