@@ -17,6 +17,11 @@ import logging
 
 import lxml.html
 from lxml.etree import _Element
+
+# Imported here, at the module's import, not at the first unsure page: the page pool's forkserver
+# imports the stage's modules once for all its children, and threads racing through a first
+# import can see a half-initialised module.
+from readability import Document
 from trafilatura.xpaths import REMOVE_COMMENTS_AND_LISTS_XPATH
 
 __all__ = ["drop_comment_areas", "html_blocks", "readability_blocks", "readability_text"]
@@ -90,8 +95,6 @@ def drop_comment_areas(tree: _Element) -> None:
 
 
 def _summary_blocks(source: str | _Element) -> list[str]:
-    from readability import Document  # imported here: the stage needs it only for unsure pages
-
     try:
         summary = Document(source).summary(html_partial=True)
         if not summary or not summary.strip():
