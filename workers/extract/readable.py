@@ -22,6 +22,7 @@ from lxml.etree import _Element
 # imports the stage's modules once for all its children, and threads racing through a first
 # import can see a half-initialised module.
 from readability import Document
+from readability.readability import REGEXES
 from trafilatura.xpaths import REMOVE_COMMENTS_AND_LISTS_XPATH
 
 __all__ = ["drop_comment_areas", "html_blocks", "readability_blocks", "readability_text"]
@@ -34,6 +35,7 @@ _BLOCK_TAGS = frozenset(
         "section", "table", "tbody", "td", "th", "thead", "tr", "ul", "body", "html",
     }
 )  # fmt: skip
+_DISPLAY_NONE = REGEXES["displayNoneRe"]
 # Elements whose content is never text.
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object", "button", "select"})
 
@@ -94,9 +96,31 @@ def drop_comment_areas(tree: _Element) -> None:
             elem.drop_tree()  # keeps the text after the element, which belongs to its parent
 
 
+class _CleanTreeDocument(Document):  # type: ignore[misc]  # readability has no type hints
+    """readability on a tree the stage has already cleaned, without its per-pass cleaning.
+
+    readability's ``_parse`` (run once per pass) copies the tree through lxml's HTML cleaner and
+    resolves every link against the base URL: half of its time, and nothing the text depends on,
+    since the stage has already dropped scripts, styles, comments and processing instructions.
+    This ``_parse`` copies the tree and drops hidden elements as readability's does, and only that.
+    Bound to readability-lxml 0.9 (pinned), whose ``_parse`` it replaces.
+    """
+
+    def _parse(self, input: _Element) -> _Element:
+        doc = copy.deepcopy(input)  # each pass starts from the same tree, as with readability's cleaner
+        for elem in doc.xpath("//*[@hidden]"):
+            elem.drop_tree()
+        for elem in doc.xpath("//*[@style]"):
+            if _DISPLAY_NONE.search(elem.get("style")):
+                elem.drop_tree()
+        self.encoding = "utf-8"
+        return doc
+
+
 def _summary_blocks(source: str | _Element) -> list[str]:
     try:
-        summary = Document(source).summary(html_partial=True)
+        document = Document(source) if isinstance(source, str) else _CleanTreeDocument(source)
+        summary = document.summary(html_partial=True)
         if not summary or not summary.strip():
             return []
         return html_blocks(lxml.html.fragment_fromstring(summary, create_parent="div"))
@@ -108,13 +132,14 @@ def readability_blocks(tree: _Element) -> list[str]:
     """readability-lxml's main text of a parsed page, as blocks; ``[]`` when it finds none.
 
     Runs on a deep copy, so the caller's tree (shared with trafilatura and the metadata readers)
-    is left as it was, and the page is not parsed a second time.  Reader comments are taken out
+    is left as it was, and the page is neither parsed nor cleaned a second time (the stage has
+    taken scripts, styles and comments out; :class:`_CleanTreeDocument`).  Reader comments are taken out
     first (:func:`drop_comment_areas`).  Never raises because of the page: readability's own
     errors give ``[]``.
     """
     page = copy.deepcopy(tree)
     drop_comment_areas(page)
-    return _summary_blocks(page)
+    return _summary_blocks(page)  # each of readability's passes copies ``page`` again
 
 
 def readability_text(html: str) -> str:
