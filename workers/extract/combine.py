@@ -6,8 +6,8 @@ candidate is asked for too, and the two are compared by what they share: 4-token
 same unit the benchmark scores with), counted over each candidate's blocks.  The signals are
 general ones, none tied to a site:
 
-* **agreement**: the share of trafilatura's shingles that readability also has (``covered``), and
-  the share of readability's that trafilatura has (``kept``);
+* **agreement**: the share of trafilatura's shingles that readability also has (``covered``; the
+  converse, ``kept``, is reported for tuning and no rule uses it yet);
 * **length**: tokens in each candidate, and in readability's blocks that trafilatura lacks;
 * **prose**: the share of each candidate's tokens in sentences (:func:`prose_share`); readability's
   extra blocks must read as paragraphs (long enough, not a link's text).
