@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quality import CORPUS, _ours, load_pages
+from bench.corpora import load_snippets
+from bench.quality import stage
 from workers.extract.duplicates import MAX_DISTANCE, DuplicateRules, hamming, near_fingerprints
 
 
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-words", type=int, default=200, help="articles at least this long")
     args = parser.parse_args(argv)
     rules = DuplicateRules()
-    texts = [t for t in (_ours(page) for page in load_pages(CORPUS, None)) if len(t.split()) >= args.min_words]
+    texts = [t for t in (stage(page) for page in load_snippets()) if len(t.split()) >= args.min_words]
     hashes = [near_fingerprints(t, rules) for t in texts]
     rng = random.Random(1)
     found: dict[str, list[tuple[bool, bool]]] = {}

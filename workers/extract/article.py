@@ -2,20 +2,25 @@
 
 trafilatura finds the main text on a tree from which :mod:`workers.extract.boilerplate` has taken named
 widgets (newsletter forms, share bars, author boxes, related posts, short captions); it runs in its
-fast mode first and again in full only when that gives little text.  :mod:`workers.extract.teasers` then
+fast mode.  When that gives little text, readability-lxml's candidate is taken from the same tree
+(:mod:`workers.extract.readable`) and :mod:`workers.extract.combine` keeps one of the two or merges
+their paragraphs, by their agreement and by which reads as prose.  :mod:`workers.extract.teasers` then
 removes teaser lists of other articles that trafilatura keeps, :mod:`workers.extract.boilerplate` the
 tell-tale lines (credits, rights notices, calls to subscribe or donate, contact and author notes
 after the article, an agency signature), and :mod:`workers.extract.lead` puts back the article's lead,
 which trafilatura drops.  :mod:`workers.extract.metadata` reads the fields trafilatura does not give in
 the shape the record needs (every author, canonical URL, language, a full publication timestamp)
 and :mod:`workers.extract.fields` the last modification, main image and tags.  The page is decoded
-and parsed once; metadata is read before the widgets go.
+and parsed once; metadata is read before the widgets go.  Every candidate runs inside the caller's
+per-page time limit (the extract stage calls :func:`extract_article` in the killable page pool,
+:mod:`workers.core.bounded`), and none of them keeps reader comments.
 """
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from importlib.metadata import version
 from typing import Any
 
 import trafilatura
@@ -24,16 +29,20 @@ from lxml.etree import _Element
 
 from workers.core.urls import host_of, normalize_url, url_id
 from workers.extract.boilerplate import boilerplate_indices, prune_widgets
+from workers.extract.combine import RULES, combine, unsure
 from workers.extract.fields import page_fields
 from workers.extract.lead import find_lead
 from workers.extract.metadata import EXTENSIVE_DATE_SEARCH, decode_html, microdata_names, page_metadata, parse_html
+from workers.extract.readable import readability_blocks
 from workers.extract.scroll import cut_at_next_article, next_titles
 from workers.extract.teasers import Block, drop_teasers
 
 __all__ = ["EXTRACTOR", "extract_article"]
 
+_READABILITY_VERSION = version("readability-lxml")
+
 #: Bump when a change here can change the text of a record, so re-extracted pages can be told apart.
-_OUR_VERSION = "3"
+_OUR_VERSION = "4"
 
 #: Options handed to trafilatura; chosen by measurement with ``bench/quality.py``.
 _OPTIONS: dict[str, Any] = {
@@ -48,20 +57,17 @@ _OPTIONS: dict[str, Any] = {
 #: The lead is found during the widget walk, so it needs ``widgets``.
 _FILTERS = {"widgets": True, "lines": True, "lead": True}
 
-# trafilatura's fast mode skips its comparison with readability and jusText, a third of its
-# time; the comparison changes the result mostly when the fast result is short, so only then is
-# the page extracted again in full.  About a hundred words; chosen with ``bench/quality.py``.
-_SHORT = 600
-
 EXTRACTOR: dict[str, Any] = {
     "name": "ingest-extract",
-    "version": f"{_OUR_VERSION}+trafilatura-{trafilatura.__version__}",
+    "version": f"{_OUR_VERSION}+readability-lxml-{_READABILITY_VERSION}+trafilatura-{trafilatura.__version__}",
     "options": {
         **_OPTIONS,
         "teaser_filter": True,
         **{f"{k}_filter": v for k, v in _FILTERS.items()},
         "extensive_date_search": EXTENSIVE_DATE_SEARCH,
-        "full_run_below_chars": _SHORT,
+        # readability-lxml's candidate is asked for below this many tokens or this share of prose.
+        "second_candidate_below_tokens": RULES.unsure_tokens,
+        "second_candidate_below_prose": RULES.unsure_prose,
     },
 }
 
@@ -178,19 +184,23 @@ def _render(blocks: list[Block]) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-def _short(document: Any) -> bool:
-    """Whether trafilatura's fast result is short enough to try its full sequence."""
-    if document is None or isinstance(document, dict):
-        return True
-    return len(document.raw_text or "") < _SHORT
-
-
 # Elements that are never text: their content is code, styling, drawing or a later template.
 _INVISIBLE = ("script", "style", "svg", "template", etree.Comment, etree.ProcessingInstruction)
 
 
 def _main_blocks(tree: _Element, url: str) -> list[Block]:
-    """The article's blocks, without widgets, teaser lists and boilerplate lines; changes ``tree``."""
+    """The article's blocks, without widgets, teaser lists and boilerplate lines; changes ``tree``.
+
+    trafilatura's candidate comes first; readability's is asked for only when trafilatura's is
+    short (:func:`workers.extract.combine.unsure`), and :func:`workers.extract.combine.combine` then
+    keeps one of them or trafilatura's with readability's paragraphs around it.
+    """
+    ours, readable = _candidates(tree, url)
+    return combine(ours, readable) if readable is not None else ours
+
+
+def _candidates(tree: _Element, url: str, *, always: bool = False) -> tuple[list[Block], list[Block] | None]:
+    """trafilatura's cleaned blocks and, when they are unsure (or ``always``), readability's."""
     # trafilatura copies the tree three times before it drops these; dropping them first is cheaper.
     etree.strip_elements(tree, *_INVISIBLE, with_tail=False)
     titles = next_titles(tree)
@@ -199,19 +209,29 @@ def _main_blocks(tree: _Element, url: str) -> list[Block]:
     leads: list[_Element] = []
     if _FILTERS["widgets"]:
         prune_widgets(tree, leads)
+    links = _link_texts(tree)
     try:
         document = trafilatura.bare_extraction(tree, url=url, output_format="xml", fast=True, **_OPTIONS)
-        if _short(document):
-            document = trafilatura.bare_extraction(tree, url=url, output_format="xml", **_OPTIONS)
     except Exception:  # a parser bug on one hostile page must not kill the worker
-        return []
-    if document is None or isinstance(document, dict):
-        return []
-    blocks = drop_teasers(cut_at_next_article(_blocks(document.body, _link_texts(tree)), titles))
+        document = None
+    blocks: list[Block] = []
+    if document is not None and not isinstance(document, dict):
+        blocks = _cleaned(_blocks(document.body, links), titles, captions)
+    readable = None
+    if always or unsure(blocks):
+        # On the tree without widgets: readability then never sees a share bar or a related list.
+        found = [Block(text, "p", 0, text in links) for text in readability_blocks(tree)]
+        readable = _with_lead(_cleaned(found, titles, captions), leads) if _FILTERS["lead"] else found
+    return (_with_lead(blocks, leads) if _FILTERS["lead"] else blocks), readable
+
+
+def _cleaned(blocks: list[Block], titles: frozenset[str], captions: set[str]) -> list[Block]:
+    """A candidate's blocks without the next story, teaser lists, boilerplate lines and captions."""
+    blocks = drop_teasers(cut_at_next_article(blocks, titles))
     if _FILTERS["lines"]:
         drop = boilerplate_indices(blocks)
         blocks = [b for i, b in enumerate(blocks) if i not in drop and not _is_caption(b.text, captions)]
-    return _with_lead(blocks, leads) if _FILTERS["lead"] else blocks
+    return blocks
 
 
 def _is_caption(text: str, captions: set[str]) -> bool:
