@@ -94,3 +94,42 @@ def test_closing_the_pool_ends_a_call_in_flight_at_once() -> None:
     assert len(errors) == 1 and isinstance(errors[0], PoolClosed)
     with pytest.raises(PoolClosed):
         pool.run(double, 1)
+
+
+def test_a_close_while_a_child_is_still_starting_ends_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine a child can take seconds to start; a close in that moment must not miss
+    it (the call would then run its page to the end, long after shutdown)."""
+    import workers.core.bounded as bounded
+
+    started = threading.Event()
+
+    class SlowChild(bounded._Child):
+        def __init__(self, ctx: object) -> None:
+            started.set()
+            time.sleep(1.5)
+            super().__init__(ctx)
+
+    monkeypatch.setattr(bounded, "_Child", SlowChild)
+    pool = BoundedPool(1, time_limit_s=60.0)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            pool.run(backtrack, 60)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert started.wait(10)
+    pool.close()  # while the child is being started
+    t.join(10)
+    alive = t.is_alive()
+    if alive:  # do not leave a 60 s child behind
+        with pool._lock:
+            children = [*pool._busy]
+        for child in children:
+            child.kill()
+        t.join(10)
+    assert not alive, "the call outlived the pool"
+    assert len(errors) == 1 and isinstance(errors[0], PoolClosed)

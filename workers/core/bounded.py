@@ -150,8 +150,12 @@ class BoundedPool:
         if child is None or not child.process.is_alive():
             child = _Child(self._ctx)
         with self._lock:
-            self._busy.add(child)
-        return child
+            # Starting a child can take seconds on a loaded machine: a close meanwhile never saw it.
+            if not self._closed:
+                self._busy.add(child)
+                return child
+        child.kill()
+        raise PoolClosed("the pool was closed while its child started")
 
     def _give_back(self, child: _Child) -> None:
         with self._lock:
