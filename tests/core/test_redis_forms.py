@@ -152,6 +152,8 @@ def test_sentinel_finds_the_master_and_follows_a_failover(tmp_path: Path) -> Non
             time.sleep(0.2)
         assert _round_trip(url) == [0, 1, 2]
         client.set("before", "1")
+        # Replication is asynchronous: without this the master can die before "before" reaches the replica.
+        assert client.wait(1, 5000) == 1, "the replica did not acknowledge the write"
         procs[0].kill()
         procs[0].wait(5)
         started = time.monotonic()
@@ -160,7 +162,8 @@ def test_sentinel_finds_the_master_and_follows_a_failover(tmp_path: Path) -> Non
                 if client.get("before") == b"1" and client.set("after", "1"):
                     break
             except Exception:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.2)
         else:
             raise AssertionError("the client did not follow the fail-over")
         print(f"sentinel fail-over followed in {time.monotonic() - started:.1f}s")
