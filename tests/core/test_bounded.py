@@ -133,3 +133,32 @@ def test_a_close_while_a_child_is_still_starting_ends_the_call(monkeypatch: pyte
         t.join(10)
     assert not alive, "the call outlived the pool"
     assert len(errors) == 1 and isinstance(errors[0], PoolClosed)
+
+
+def test_a_child_killed_by_two_threads_at_once_closes_its_pipe_once() -> None:
+    """The pool's close and the call it interrupts both kill the child; two closes of one pipe at
+    once ended the call with ``OSError: Bad file descriptor`` instead of PoolClosed."""
+    import multiprocessing
+
+    from workers.core.bounded import _Child
+
+    ctx = multiprocessing.get_context("forkserver")
+    for _ in range(10):
+        child = _Child(ctx)
+        child.wait_ready()
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def kill(c: _Child = child, b: threading.Barrier = barrier, out: list[BaseException] = errors) -> None:
+            b.wait()
+            try:
+                c.kill()
+            except BaseException as exc:
+                out.append(exc)
+
+        threads = [threading.Thread(target=kill) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert errors == []

@@ -79,6 +79,7 @@ class _Child:
         self.process.start()
         child_end.close()
         self.ready = False
+        self._kill_lock = threading.Lock()
 
     def wait_ready(self) -> None:
         """Block until the child runs its loop, so its start-up never counts against a page."""
@@ -89,10 +90,13 @@ class _Child:
         self.ready = True
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-        self.conn.close()
+        # Both a closing pool and the call it interrupts kill the child: closing one pipe twice at
+        # once makes the second os.close fail with EBADF, so one of them does it.
+        with self._kill_lock:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            self.conn.close()
 
 
 class BoundedPool:
