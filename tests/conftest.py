@@ -149,3 +149,27 @@ def _clean_ingest_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("INGEST_") and key != "INGEST_CORPUS_DIR":
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def json_log() -> Iterator[Any]:
+    """The process's logging configured for JSON into a buffer (an ``io.StringIO``); restored afterwards."""
+    import io
+
+    import structlog
+
+    from workers.core.logs import configure_logging
+    from workers.core.settings import Settings
+
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging(Settings(log_format="json", log_level="debug"), stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.contextvars.clear_contextvars()

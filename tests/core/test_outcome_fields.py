@@ -6,32 +6,12 @@ message being handled."""
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 import structlog
 
-from workers.core.logs import OUTCOME_FIELDS, configure_logging, get_logger
-from workers.core.settings import Settings
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(Settings(log_format="json", log_level="debug"), stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.contextvars.clear_contextvars()
+from workers.core.logs import OUTCOME_FIELDS, get_logger
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:

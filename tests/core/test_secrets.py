@@ -7,16 +7,14 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-import structlog
 
 from tests.support.pipeline import ROOT
 from workers.core import logs
-from workers.core.logs import configure_logging, get_logger
+from workers.core.logs import get_logger
 from workers.core.settings import Settings, SettingsError, redact_url
 
 
@@ -89,22 +87,6 @@ def test_redacted_settings_mask_every_url_field() -> None:
     shown = str(settings.redacted())
     assert "ss@h" not in shown and "sig0" not in shown
     assert "redis://u:***@h:6379/0" in shown
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """The process's logging configured for JSON into a buffer; restored afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(Settings(log_format="json", log_level="debug"), stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
