@@ -8,7 +8,10 @@ Run by bench/speed.py with the interpreter of .venv-peers (bench/peers/requireme
 
     .venv-peers/bin/python bench/peers/trafilatura_cli.py URLS_FILE OUT_DIR [--parallel N]
 
-Prints one JSON line: {"stored": files written, "seconds": wall time of the command}.
+Prints one JSON line: {"stored": URLs given minus those it logged "No result for URL" for,
+"files": files written, "seconds": wall time of the command}. Files undercount: the CLI names each
+output by a bag-of-words hash of its text, so the site's copies of one corpus page (which differ by
+a marker only) overwrite each other.
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ def main() -> None:
     config.write_text(default.replace("SLEEP_TIME = 5.0", "SLEEP_TIME = 0").replace("SSRF_PROTECTION = on",
                                                                                        "SSRF_PROTECTION = off"))
     started = time.perf_counter()
-    subprocess.run([str(exe), "-i", str(args.urls), "-o", str(args.out), "--parallel", str(args.parallel),
-                    "--config-file", str(config)],
-                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([str(exe), "-i", str(args.urls), "-o", str(args.out), "--parallel", str(args.parallel),
+                    "--config-file", str(config), "-v"],
+                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
-    stored = sum(1 for p in args.out.rglob("*") if p.is_file()) if args.out.exists() else 0
-    print(json.dumps({"stored": stored, "seconds": seconds}))
+    files = sum(1 for p in args.out.rglob("*") if p.is_file()) if args.out.exists() else 0
+    given = sum(1 for line in args.urls.read_text().splitlines() if line.strip())
+    failed = done.stderr.count("No result for URL")
+    print(json.dumps({"stored": given - failed, "files": files, "seconds": seconds}))
 
 
 if __name__ == "__main__":
