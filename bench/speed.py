@@ -90,10 +90,12 @@ def write_site(pages: int, origin: str, root: Path) -> StaticSite:
 
 
 @contextmanager
-def static_server(root: Path, port: int, workers: int) -> Iterator[str]:
+def static_server(root: Path, port: int, workers: int, choice: str = "auto") -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1:``port`` with nginx, else Python processes; yields which one."""
-    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
-                                           if Path(p).exists()), None)
+    nginx = None if choice == "python" else shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
+    if choice == "nginx" and not nginx:
+        raise SystemExit("--server nginx: nginx not found (apt-get install nginx-light)")
     procs_mp: list[multiprocessing.process.BaseProcess] = []
     if nginx:
         conf = root.parent / "nginx.conf"
@@ -113,8 +115,10 @@ def static_server(root: Path, port: int, workers: int) -> Iterator[str]:
                f"{workers} worker processes)"
         procs = [proc]
     else:
-        print("nginx not found (apt-get install nginx-light for the reference figures); serving with "
-              f"{workers} Python processes on one SO_REUSEPORT socket instead", flush=True)
+        why = "as asked (--server python)" if choice == "python" else \
+            "nginx not found (apt-get install nginx-light for the reference figures)"
+        print(f"static server: {why}; serving with {workers} Python processes on one SO_REUSEPORT socket",
+              flush=True)
         ctx = multiprocessing.get_context("fork")
         procs_mp += [ctx.Process(target=_py_serve, args=(root, port), daemon=True) for _ in range(workers)]
         for p in procs_mp:
@@ -429,6 +433,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="extract processes (N)")
     parser.add_argument("--server-workers", type=int, default=2, help="static server processes")
+    parser.add_argument("--server", choices=("auto", "nginx", "python"), default="auto",
+                        help="static server: nginx when installed (auto), or the Python fallback")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated subset: limit,root,front,redis1,redisN,peers")
     args = parser.parse_args()
@@ -463,7 +469,7 @@ def main() -> None:
             names["cli"] = f"peer: trafilatura CLI (--parallel {n})"
             modes["scrapy"] = lambda: run_peer(peers, "scrapy_spider.py", urls_file, workdir)
             names["scrapy"] = "peer: Scrapy spider + trafilatura"
-        with static_server(site.root, port, args.server_workers) as server:
+        with static_server(site.root, port, args.server_workers, args.server) as server:
             print(f"site: {len(site.article_paths)} articles, {site.listings} listing pages at {origin}, served by "
                   f"{server}; {os.cpu_count()} cores; {args.rounds} rounds, order rotated each round", flush=True)
             results: dict[str, list[Run]] = {k: [] for k in modes}
