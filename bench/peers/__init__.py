@@ -1,0 +1,1 @@
+"""Peers for bench/speed.py: trafilatura's command line and a Scrapy spider with trafilatura."""

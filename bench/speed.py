@@ -1,0 +1,490 @@
+"""Speed benchmark (issue #14): every mode against the bare-extraction limit, interleaved rounds.
+
+Builds a static news site from the dev corpus's pages (``--pages`` unique articles, a front page,
+paginated section listings, robots.txt naming a sitemap of every article), writes it to a folder
+and serves it from nginx (or, when nginx is absent, a multi-process Python static server: the
+output says which) in separate processes, so the server's CPU is not counted. Then, ``--rounds``
+times, in a rotated order so that noise from other processes lands on every side:
+
+- limit: bare ``trafilatura.extract`` over the page bytes, one process per core (no HTTP);
+- ``ingest crawl`` from the site root (finds robots.txt and the sitemap) and from the front page
+  (``/index.html``: a listing, followed through the pagination);
+- ``ingest worker`` on Redis, given the article URLs (``ingest enqueue - --kind article``), with
+  1 and ``--processes`` extract processes (fetch, extract and sink in separate workers);
+- peers (``bench/peers/``, installed from bench/peers/requirements.txt into .venv-peers):
+  trafilatura's command line and a Scrapy spider with trafilatura, over the same URL list.
+
+It prints pages per second as a ratio to the limit (median and range over rounds), CPU
+milliseconds per page per stage, Redis commands, bytes and CPU per page and per broker message,
+Redis memory per URL, and the worker trees' RSS over the run.
+
+    python bench/speed.py [--pages 1000] [--rounds 3] [--processes N] [--skip-peers] [--only MODE,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.pipeline import TreeCPU, _children, _redis_counters  # noqa: E402
+from tests.conftest import RedisServer, free_port  # noqa: E402
+from tests.support.site import build_site, corpus_articles  # noqa: E402
+
+PEERS_VENV = ROOT / ".venv-peers"
+PEERS_DIR = ROOT / "bench" / "peers"
+#: Broker messages per stored article in the article mode: fetch, extract, sink.
+MESSAGES_PER_PAGE = 3
+
+
+# --- the site --------------------------------------------------------------------------------------
+
+
+@dataclass
+class StaticSite:
+    """A site written to ``root`` (one file per path), its article URLs and page bodies."""
+
+    root: Path
+    article_paths: list[str]
+    bodies: list[bytes]
+    listings: int
+
+
+def write_site(pages: int, origin: str, root: Path) -> StaticSite:
+    """Write the front page, listings, articles, robots.txt and a sitemap of every article."""
+    specs = corpus_articles(pages, unique_marker=True)
+    site = build_site(specs, per_page=20)
+    files: dict[str, bytes] = {path: body for path, (body, _) in site.pages.items()}
+    files["/index.html"] = files["/"]
+    files["/robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {origin}/sitemap.xml\n".encode()
+    entries = "".join(f"<url><loc>{origin}{a.path}</loc></url>" for a in site.articles)
+    files["/sitemap.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns='
+                             f'"http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>\n').encode()
+    for path, body in files.items():
+        target = root / unquote(path).lstrip("/")
+        if path.endswith("/"):
+            target = target / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+    return StaticSite(root, [a.path for a in site.articles], [a.html for a in site.articles], len(site.listing_paths))
+
+
+@contextmanager
+def static_server(root: Path, port: int, workers: int, choice: str = "auto") -> Iterator[str]:
+    """Serve ``root`` on 127.0.0.1:``port`` with nginx, else Python processes; yields which one."""
+    nginx = None if choice == "python" else shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
+    if choice == "nginx" and not nginx:
+        raise SystemExit("--server nginx: nginx not found (apt-get install nginx-light)")
+    procs_mp: list[multiprocessing.process.BaseProcess] = []
+    if nginx:
+        conf = root.parent / "nginx.conf"
+        conf.write_text(
+            f"worker_processes {workers};\ndaemon off;\npid {root.parent}/nginx.pid;\n"
+            f"error_log {root.parent}/nginx-error.log warn;\nevents {{ worker_connections 1024; }}\n"
+            f"http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;\n"
+            f"  types {{ text/html html; application/xml xml; text/plain txt; }} default_type text/html;\n"
+            f"  client_body_temp_path {root.parent}/tmp; proxy_temp_path {root.parent}/tmp;\n"
+            f"  fastcgi_temp_path {root.parent}/tmp; uwsgi_temp_path {root.parent}/tmp;\n"
+            f"  scgi_temp_path {root.parent}/tmp;\n"
+            f"  server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }} }}\n")
+        (root.parent / "tmp").mkdir(exist_ok=True)
+        proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(root.parent)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        kind = f"nginx ({subprocess.run([nginx, '-v'], capture_output=True, text=True).stderr.strip()}, " \
+               f"{workers} worker processes)"
+        procs = [proc]
+    else:
+        why = "as asked (--server python)" if choice == "python" else \
+            "nginx not found (apt-get install nginx-light for the reference figures)"
+        print(f"static server: {why}; serving with {workers} Python processes on one SO_REUSEPORT socket",
+              flush=True)
+        ctx = multiprocessing.get_context("fork")
+        procs_mp += [ctx.Process(target=_py_serve, args=(root, port), daemon=True) for _ in range(workers)]
+        for p in procs_mp:
+            p.start()
+        kind = f"python http.server ({workers} processes, SO_REUSEPORT)"
+        procs = []
+    try:
+        _wait_port(port)
+        yield kind
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        if not nginx:
+            for p in procs_mp:
+                p.terminate()
+                p.join(5)
+
+
+def _py_serve(root: Path, port: int) -> None:
+    files = {"/" + str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            path = unquote(urlsplit(self.path).path)
+            body = files.get(path) or files.get(path.rstrip("/") + "/index.html")
+            ctype = "application/xml" if path.endswith(".xml") else "text/plain" if path.endswith(".txt") \
+                else "text/html"
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    class Server(HTTPServer):
+        def server_bind(self) -> None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
+
+    import socketserver
+
+    class Threaded(socketserver.ThreadingMixIn, Server):
+        daemon_threads = True
+
+    Threaded(("127.0.0.1", port), Handler).serve_forever()
+
+
+def _wait_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"static server did not start on port {port}")
+
+
+# --- measurements ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One measurement: pages stored, wall seconds, CPU seconds per stage, extras."""
+
+    stored: int
+    seconds: float
+    cpu: dict[str, float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_BODIES: list[bytes] = []
+
+
+def _extract_slice(index: int, step: int) -> tuple[int, float]:
+    import trafilatura
+
+    cpu0 = time.process_time()
+    done = sum(1 for html in _BODIES[index::step] if trafilatura.extract(html))
+    return done, time.process_time() - cpu0
+
+
+def run_limit(site: StaticSite, processes: int) -> Run:
+    """Bare ``trafilatura.extract`` over the bytes, one forked process per core (after the import)."""
+    global _BODIES
+    import trafilatura  # noqa: F401  (imported before the fork: start-up is not throughput)
+
+    _BODIES = site.bodies
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(processes) as pool:
+        pool.map(abs, range(processes))  # the children are up
+        started = time.perf_counter()
+        results = pool.starmap(_extract_slice, [(i, processes) for i in range(processes)])
+        seconds = time.perf_counter() - started
+    return Run(sum(n for n, _ in results), seconds, {"extract": sum(c for _, c in results)})
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(INGEST_ALLOW_PRIVATE="1", INGEST_HOST_RATE="0", INGEST_LOG_LEVEL="error",
+               INGEST_LOG_FORMAT="json", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+CLI = [sys.executable, "-m", "workers.cli"]
+
+
+def run_crawl(start: str, workdir: Path, processes: int, max_depth: int) -> Run:
+    """``ingest crawl START --json``; throughput from the summary's seconds (start-up excluded)."""
+    out = workdir / "crawl-out"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen([*CLI, "crawl", start, "--out", str(out), "--processes", str(processes),
+                             "--max-depth", str(max_depth), "--json"], env=_env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    started = time.perf_counter()
+    with TreeCPU(proc.pid) as cpu:
+        stdout, _ = proc.communicate(timeout=3600)
+    wall = time.perf_counter() - started
+    summary = json.loads(stdout)
+    parent = cpu.seen.get(proc.pid, 0.0) - cpu.base.get(proc.pid, 0.0)
+    shutil.rmtree(out, ignore_errors=True)
+    return Run(int(summary["articles_stored"]), float(summary["seconds"]),
+               {"discover+fetch+sink (main process)": parent, "extract (pool)": cpu.seconds - parent},
+               {"command wall s": wall, "pages fetched": summary["pages_fetched"]})
+
+
+class RSSSampler:
+    """Samples the summed RSS of process trees every 0.5 s; keeps (stored pages, bytes)."""
+
+    def __init__(self, roots: Sequence[int], progress: Callable[[], int]) -> None:
+        self.roots, self.progress = list(roots), progress
+        self.samples: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        total, stack = 0, list(self.roots)
+        while stack:
+            pid = stack.pop()
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            stack += _children(pid)
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.samples.append((self.progress(), self._rss()))
+
+    def __enter__(self) -> RSSSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self, total: int) -> dict[str, float]:
+        """RSS (MB) after warm-up (the first sample past 20 % of the pages), at the end, and its growth."""
+        if not self.samples:
+            return {}
+        warm = next((rss for done, rss in self.samples if done >= total * 0.2), self.samples[0][1])
+        end, peak = self.samples[-1][1], max(rss for _, rss in self.samples)
+        return {"rss warm MB": warm / 1e6, "rss end MB": end / 1e6, "rss peak MB": peak / 1e6,
+                "rss growth %": 100 * (end - warm) / warm if warm else 0.0}
+
+
+def run_redis(site: StaticSite, origin: str, workdir: Path, extract_processes: int) -> Run:
+    """Redis workers (discover+fetch, extract x N, sink), fed the article URLs by ``ingest enqueue``."""
+    from workers.core.storage import open_storage
+
+    rdir = workdir / f"redis-{time.monotonic_ns()}"
+    rdir.mkdir()
+    redis = RedisServer(port=free_port(), directory=rdir)
+    redis.start()
+    out = rdir / "out"
+    env = _env(INGEST_BROKER_URL=redis.url, INGEST_STORAGE_URL=str(out))
+    stages = {"discover+fetch": ["--stages", "discover,fetch", "--processes", "1", "--threads", "16"],
+              "extract": ["--stages", "extract", "--processes", str(extract_processes), "--threads", "1"],
+              "sink": ["--stages", "sink", "--processes", "1", "--threads", "4"]}
+    procs = {name: subprocess.Popen([*CLI, "worker", *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+             for name, args in stages.items()}
+    storage = open_storage(str(out))
+    expected = len(site.article_paths)
+    stored = [0]
+
+    def progress() -> int:
+        return stored[0]
+
+    redis_pid = redis.proc.pid if redis.proc else 0
+    try:
+        time.sleep(4)  # let workers boot: start-up is not throughput
+        client = redis.client()
+        before = _redis_counters(client, redis_pid)
+        urls = "".join(f"{origin}{p}\n" for p in site.article_paths).encode()
+        trees = {name: TreeCPU(p.pid) for name, p in procs.items()}
+        with RSSSampler([p.pid for p in procs.values()], progress) as rss:
+            for t in trees.values():
+                t.__enter__()
+            started = time.perf_counter()
+            subprocess.run([*CLI, "enqueue", "-", "--kind", "article"], input=urls, env=env, cwd=ROOT, check=True,
+                           capture_output=True)
+            while time.perf_counter() - started < 3600:
+                stored[0] = sum(1 for _ in storage.keys("articles/"))
+                if stored[0] >= expected:
+                    break
+                time.sleep(0.25)
+            seconds = time.perf_counter() - started
+            for t in trees.values():
+                t.__exit__()
+        after = _redis_counters(client, redis_pid)
+        memory = int(client.info("memory")["used_memory"])
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        redis.stop()
+        shutil.rmtree(rdir, ignore_errors=True)
+    n = max(stored[0], 1)
+    cpu = {name: t.seconds for name, t in trees.items()}
+    cpu["redis-server"] = after["cpu_s"] - before["cpu_s"]
+    extra: dict[str, Any] = {
+        "redis commands/page": (after["commands"] - before["commands"]) / n,
+        "redis KiB/page": (after["bytes"] - before["bytes"]) / n / 1024,
+        "redis commands/message": (after["commands"] - before["commands"]) / n / MESSAGES_PER_PAGE,
+        "redis bytes/message": (after["bytes"] - before["bytes"]) / n / MESSAGES_PER_PAGE,
+        "redis CPU ms/message": cpu["redis-server"] * 1000 / n / MESSAGES_PER_PAGE,
+        "redis memory bytes/URL": memory / n,
+        **rss.summary(expected),
+    }
+    return Run(stored[0], seconds, cpu, extra)
+
+
+def ensure_peers() -> Path | None:
+    """The interpreter of .venv-peers, installed from bench/peers/requirements.txt if needed; None if that fails."""
+    python = PEERS_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import scrapy, trafilatura"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    print(f"installing the peers into {PEERS_VENV} (bench/peers/requirements.txt) ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True, capture_output=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(PEERS_DIR / "requirements.txt")],
+                       check=True, capture_output=True, timeout=900)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"peers skipped: could not install bench/peers/requirements.txt into {PEERS_VENV}: {exc}", flush=True)
+        return None
+    return python
+
+
+def run_peer(python: Path, script: str, urls_file: Path, workdir: Path, *args: str) -> Run:
+    """One peer script over the URL list; it prints {"stored", "seconds"}."""
+    out = workdir / "peer-out"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen([str(python), str(PEERS_DIR / script), str(urls_file), str(out), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=workdir)
+    with TreeCPU(proc.pid) as cpu:
+        stdout, _ = proc.communicate(timeout=3600)
+    shutil.rmtree(out, ignore_errors=True)
+    result = json.loads(stdout.splitlines()[-1])
+    return Run(int(result["stored"]), float(result["seconds"]), {"all": cpu.seconds})
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def report(results: dict[str, list[Run]], limit: str) -> None:
+    """Ratios to the limit (per round, then median and range), CPU ms per page per stage, extras."""
+    rounds = len(results[limit])
+    lim_rates = [r.stored / r.seconds for r in results[limit]]
+    print(f"\n{'mode':<42} {'stored':>7} {'pages/s':>8} {'ratio':>6} {'range':>11} {'CPU ms/page':>11}")
+    for name, runs in results.items():
+        rates = [r.stored / r.seconds if r.seconds else 0.0 for r in runs]
+        ratios = [rate / lim for rate, lim in zip(rates, lim_rates, strict=False)]
+        cpu_ms = statistics.median(sum(r.cpu.values()) * 1000 / max(r.stored, 1) for r in runs)
+        print(f"{name:<42} {min(r.stored for r in runs):>7} {statistics.median(rates):>8.1f} "
+              f"{statistics.median(ratios):>6.2f} {min(ratios):>5.2f}-{max(ratios):<5.2f} {cpu_ms:>11.1f}")
+    print(f"(ratio: pages/s over the limit's pages/s of the same round; median of {rounds} rounds, range)")
+    print("\nCPU ms per stored page, by stage (median over rounds):")
+    for name, runs in results.items():
+        stages = {k: statistics.median(r.cpu[k] * 1000 / max(r.stored, 1) for r in runs) for k in runs[0].cpu}
+        print(f"  {name:<40} " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    print("\nextras (median over rounds):")
+    for name, runs in results.items():
+        if runs[0].extra:
+            keys = [k for k in runs[0].extra if all(k in r.extra for r in runs)]
+            print(f"  {name}: " + ", ".join(f"{k} {statistics.median(r.extra[k] for r in runs):.4g}" for k in keys))
+    scaling = [k for k in results if k.startswith("redis workers")]
+    if len(scaling) == 2:
+        one, many = (statistics.median(r.stored / r.seconds for r in results[k]) for k in scaling)
+        n = int(scaling[1].split("(")[1].split()[0])
+        print(f"\nscaling efficiency, extract processes 1 -> {n}: {many / one / n:.2f} "
+              f"({one:.1f} -> {many:.1f} pages/s); ideal 1.00 if extraction were the only bottleneck")
+
+
+def main() -> None:
+    """Build and serve the site, run every mode ``--rounds`` times interleaved, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="extract processes (N)")
+    parser.add_argument("--server-workers", type=int, default=2, help="static server processes")
+    parser.add_argument("--server", choices=("auto", "nginx", "python"), default="auto",
+                        help="static server: nginx when installed (auto), or the Python fallback")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated subset: limit,root,front,redis1,redisN,peers")
+    args = parser.parse_args()
+    only = set(filter(None, args.only.split(","))) | {"limit"}
+
+    workdir = Path(tempfile.mkdtemp(prefix="ingest-speed-"))
+    workdir.chmod(0o755)  # nginx's worker processes run as another user
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    n = args.processes
+    try:
+        site = write_site(args.pages, origin, workdir / "site")
+        urls_file = workdir / "urls.txt"
+        urls_file.write_text("".join(f"{origin}{p}\n" for p in site.article_paths))
+        peers = None if args.skip_peers or (args.only and "peers" not in only) else ensure_peers()
+        if args.skip_peers:
+            print("peers skipped (--skip-peers)")
+        modes: dict[str, Callable[[], Run]] = {"limit": lambda: run_limit(site, n)}
+        wanted = {
+            "root": ("ingest crawl / (site root)", lambda: run_crawl(origin + "/", workdir, n, 10_000)),
+            "front": ("ingest crawl /index.html (front page)",
+                      lambda: run_crawl(origin + "/index.html", workdir, n, 10_000)),
+            "redis1": ("redis workers (1 extract process)", lambda: run_redis(site, origin, workdir, 1)),
+            "redisN": (f"redis workers ({n} extract processes)", lambda: run_redis(site, origin, workdir, n)),
+        }
+        names = {"limit": f"limit: bare trafilatura.extract x{n} processes"}
+        for key, (name, fn) in wanted.items():
+            if not args.only or key in only:
+                modes[key], names[key] = fn, name
+        if peers is not None:
+            modes["cli"] = lambda: run_peer(peers, "trafilatura_cli.py", urls_file, workdir, "--parallel", str(n))
+            names["cli"] = f"peer: trafilatura CLI (--parallel {n})"
+            modes["scrapy"] = lambda: run_peer(peers, "scrapy_spider.py", urls_file, workdir)
+            names["scrapy"] = "peer: Scrapy spider + trafilatura"
+        with static_server(site.root, port, args.server_workers, args.server) as server:
+            print(f"site: {len(site.article_paths)} articles, {site.listings} listing pages at {origin}, served by "
+                  f"{server}; {os.cpu_count()} cores; {args.rounds} rounds, order rotated each round", flush=True)
+            results: dict[str, list[Run]] = {k: [] for k in modes}
+            keys = list(modes)
+            for rnd in range(args.rounds):
+                order = keys[rnd % len(keys):] + keys[:rnd % len(keys)]
+                for key in order:
+                    run = modes[key]()
+                    results[key].append(run)
+                    print(f"  round {rnd + 1}: {names[key]:<42} {run.stored:>6} pages in {run.seconds:6.1f} s "
+                          f"= {run.stored / run.seconds:6.1f} pages/s", flush=True)
+            report({names[k]: v for k, v in results.items()}, names["limit"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
