@@ -74,8 +74,8 @@ def test_errors_and_crashes_in_the_child_are_reported_not_hung() -> None:
         pool.close()
 
 
-def test_closing_the_pool_ends_a_call_in_flight_at_once() -> None:
-    pool = BoundedPool(1, time_limit_s=60.0)
+def _backtrack_in_thread(pool: BoundedPool) -> tuple[threading.Thread, list[BaseException]]:
+    """A call that would run for a minute, started in a thread; what it raised lands in the list."""
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -86,6 +86,12 @@ def test_closing_the_pool_ends_a_call_in_flight_at_once() -> None:
 
     t = threading.Thread(target=call)
     t.start()
+    return t, errors
+
+
+def test_closing_the_pool_ends_a_call_in_flight_at_once() -> None:
+    pool = BoundedPool(1, time_limit_s=60.0)
+    t, errors = _backtrack_in_thread(pool)
     time.sleep(1.0)
     started = time.monotonic()
     pool.close()
@@ -111,16 +117,7 @@ def test_a_close_while_a_child_is_still_starting_ends_the_call(monkeypatch: pyte
 
     monkeypatch.setattr(bounded, "_Child", SlowChild)
     pool = BoundedPool(1, time_limit_s=60.0)
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            pool.run(backtrack, 60)
-        except BaseException as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=call)
-    t.start()
+    t, errors = _backtrack_in_thread(pool)
     assert started.wait(10)
     pool.close()  # while the child is being started
     t.join(10)

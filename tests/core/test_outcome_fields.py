@@ -9,9 +9,20 @@ import io
 from typing import Any
 
 import orjson
-import structlog
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.message import Message
 
 from workers.core.logs import OUTCOME_FIELDS, get_logger
+from workers.core.middleware import LogContext
+
+
+def _handling(*, retries: int, source: str | None = None) -> None:
+    """Bind the log context as the workers' LogContext middleware does for a message being handled."""
+    task = {"url": "https://h/a"} | ({"source": source} if source else {})
+    message: Message[Any] = Message(queue_name="extract", actor_name="extract", args=(task,), kwargs={},
+                      options={"retries": retries})
+    LogContext().before_process_message(StubBroker(), MessageProxy(message))
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -23,7 +34,7 @@ def test_outcome_lines_of_every_stage_carry_the_same_fields(json_log: io.StringI
                                    "attempt", "error"}
     log = get_logger()
     trace = {"url": "https://h/a", "url_id": "0" * 32, "crawl_id": "c", "host": "h"}
-    structlog.contextvars.bind_contextvars(message_id="m", queue="extract", retries=2, source="paper")
+    _handling(retries=2, source="paper")  # a third delivery of one of the source's messages
     log.warning("extract.retry", reason="storage unavailable", error="GenericError: down", delay_ms=2000, **trace)
     log.info("sink.stored", ms=3, bytes=100, version=1, **trace)
     log.info("fetch.done", status=200, ms=5, bytes=10, **trace)
@@ -38,6 +49,6 @@ def test_outcome_lines_of_every_stage_carry_the_same_fields(json_log: io.StringI
 
 
 def test_an_attempt_the_stage_counts_itself_wins(json_log: io.StringIO) -> None:
-    structlog.contextvars.bind_contextvars(retries=0)
+    _handling(retries=0)
     get_logger().warning("fetch.retry", attempt=2, url="https://h/a")
     assert _lines(json_log)[0]["attempt"] == 2

@@ -22,7 +22,6 @@ from workers.core.settings import Settings, redact_url
 
 __all__ = [
     "OUTCOME_FIELDS",
-    "attempt_field",
     "configure_logging",
     "get_logger",
     "outcome_fields",
@@ -101,24 +100,11 @@ _STAGES = frozenset({"fetch", "discover", "extract", "sink"})
 
 
 def outcome_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Give each stage outcome line every field of :data:`OUTCOME_FIELDS`; the delivery count the
-    message context carries (``retries``) becomes ``attempt`` (1 for the first), unless the stage
-    counted its attempt itself."""
-    retries = event_dict.pop("retries", None)
-    if isinstance(retries, int) and "attempt" not in event_dict:
-        event_dict["attempt"] = retries + 1
+    """Give each stage outcome line every field of :data:`OUTCOME_FIELDS` (null where it does not apply)."""
     event = event_dict.get("event")
     if isinstance(event, str) and event.partition(".")[0] in _STAGES and "." in event:
         for name in OUTCOME_FIELDS:
             event_dict.setdefault(name, None)
-    return event_dict
-
-
-def attempt_field(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """:func:`outcome_fields` for a terminal: ``attempt`` alone, no null padding for people to read past."""
-    retries = event_dict.pop("retries", None)
-    if isinstance(retries, int) and "attempt" not in event_dict:
-        event_dict["attempt"] = retries + 1
     return event_dict
 
 
@@ -141,7 +127,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, quiet
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        outcome_fields if use_json else attempt_field,
+        *([outcome_fields] if use_json else []),  # a terminal's reader skips no null padding
         redact_secrets,
     ]
     # Masking runs after the traceback is formatted, so exception text is masked too.

@@ -33,7 +33,8 @@ class LogContext(Middleware):
         structlog.contextvars.bind_contextvars(
             message_id=message.message_id,
             queue=message.queue_name,
-            retries=message.options.get("retries", 0),
+            # The delivery count as operators read it: 1 for the first (a stage's own count wins).
+            attempt=int(message.options.get("retries", 0)) + 1,
         )
         task = message.args[0] if message.args and isinstance(message.args[0], dict) else {}
         if isinstance(task.get("source"), str):
