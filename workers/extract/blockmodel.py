@@ -178,7 +178,10 @@ class BlockModel:
         if tuple(spec["features"]) != FEATURES:
             raise ValueError("the block model was trained on other features; retrain it (bench/train_blocks.py)")
         self.baseline: float = float(spec["baseline"])
-        self.threshold: float = float(spec["threshold"])
+        #: trafilatura's blocks stay unless the model is this sure they are not article text; the
+        #: other candidate's join only when it is this sure they are: the precise candidate is the default.
+        self.drop_below: float = float(spec["drop_below"])
+        self.add_above: float = float(spec["add_above"])
         self.trees: list[list[tuple[int, float, int, int, float]]] = [
             [(int(f), float(t), int(lo), int(hi), float(v)) for f, t, lo, hi, v in tree] for tree in spec["trees"]
         ]
@@ -194,6 +197,16 @@ class BlockModel:
         return 1.0 / (1.0 + math.exp(-total))
 
 
+    def keep(self, members: Sequence[Member]) -> list[Block]:
+        """The members this model keeps, in order (see ``drop_below`` and ``add_above``)."""
+        kept = []
+        for member, row in zip(members, features(members), strict=True):
+            p = self.score(row)
+            if (member.in_ours and p >= self.drop_below) or (not member.in_ours and p >= self.add_above):
+                kept.append(member.block)
+        return kept
+
+
 @lru_cache(maxsize=1)
 def load_model(path: Path = MODEL_PATH) -> BlockModel:
     """The shipped model, read once per process."""
@@ -206,5 +219,4 @@ def select(ours: list[Block], theirs: list[Block], model: BlockModel | None = No
         return ours
     members = union(ours, theirs)
     model = model or load_model()
-    kept = [m.block for m, row in zip(members, features(members), strict=True) if model.score(row) >= model.threshold]
-    return kept or ours
+    return model.keep(members) or ours
