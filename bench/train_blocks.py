@@ -75,7 +75,8 @@ def export(clf: Any, drop_below: float, add_above: float) -> dict[str, Any]:
                              int(node["right"]), 0.0])  # fmt: skip
         trees.append(tree)
     baseline = float(clf._baseline_prediction.ravel()[0])
-    return {"features": list(FEATURES), "baseline": baseline, "drop_below": drop_below, "add_above": add_above, "trees": trees}
+    return {"features": list(FEATURES), "baseline": baseline, "drop_below": drop_below, "add_above": add_above,
+            "trees": trees}  # fmt: skip
 
 
 def _text(pair: Candidates, mode: str, model: BlockModel | None, page: Page | None = None) -> str:
@@ -137,8 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.append(row)
                     ys.append(label)
                     weights.append(100 * size / total)
-    clf = HistGradientBoostingClassifier(max_iter=args.trees, max_depth=args.depth, learning_rate=args.rate, min_samples_leaf=args.leaf,
-                                         l2_regularization=1.0, early_stopping=False, random_state=SEED)  # fmt: skip
+    clf = HistGradientBoostingClassifier(max_iter=args.trees, max_depth=args.depth, learning_rate=args.rate,
+                                         min_samples_leaf=args.leaf, l2_regularization=1.0, early_stopping=False,
+                                         random_state=SEED)  # fmt: skip
     clf.fit(rows, ys, sample_weight=weights)
     print(f"trained on {len(rows)} dev blocks ({sum(ys)} article)")
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from workers.extract.teasers import Block
 
-__all__ = ["MODEL_PATH", "BlockModel", "FEATURES", "features", "load_model", "select", "union"]
+__all__ = ["FEATURES", "MODEL_PATH", "BlockModel", "Member", "features", "load_model", "select", "union"]
 
 MODEL_PATH = Path(__file__).with_name("blockmodel.json")
 
