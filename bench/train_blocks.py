@@ -79,6 +79,11 @@ def export(clf: Any, drop_below: float, add_above: float) -> dict[str, Any]:
             "trees": trees}  # fmt: skip
 
 
+def _rules_base(pair: Candidates) -> Candidates:
+    ours, theirs = pair
+    return (combine(ours, theirs) if unsure(ours) and theirs else ours), theirs
+
+
 def _text(pair: Candidates, mode: str, model: BlockModel | None, page: Page | None = None) -> str:
     ours, theirs = pair
     if mode == "oracle" and page is not None:
@@ -111,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--leaf", type=int, default=50, help="fewest blocks in a leaf")
     parser.add_argument("--rate", type=float, default=0.1)
+    parser.add_argument("--base", choices=("trafilatura", "rules"), default="trafilatura",
+                        help="the candidate the model edits: trafilatura's, or the hand rules' choice")  # fmt: skip
     args = parser.parse_args(argv)
     corpora = [("trafilatura-eval", SNIPPET_METRIC, load_snippets(limit=args.limit)),
                ("dragnet-dev", SHINGLE_METRIC, load_shingles(limit=args.limit))]  # fmt: skip
@@ -120,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs[name] = [cached.get(f"{name}/{p.id}") or candidates(p) for p in pages]
         cached.update({f"{name}/{p.id}": pair for p, pair in zip(pages, pairs[name], strict=True)})
     args.cache.write_bytes(pickle.dumps(cached))
+    if args.base == "rules":
+        # The model edits the hand rules' choice where trafilatura's candidate is unsure.
+        pairs = {name: [_rules_base(pair) for pair in column] for name, column in pairs.items()}
 
     rows: list[list[float]] = []
     ys: list[int] = []
