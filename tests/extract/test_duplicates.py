@@ -15,12 +15,14 @@ from tests.support.seedpages import seed_pages
 from tests.support.site import corpus_articles
 from workers.extract.article import extract_article
 from workers.extract.duplicates import (
+    LEAD_WORDS,
     DuplicateIndex,
     DuplicateRules,
     MemoryDuplicateIndex,
     RedisDuplicateIndex,
     bands,
     hamming,
+    near_fingerprints,
     simhash,
     words,
 )
@@ -91,6 +93,28 @@ def test_simhash_is_stable_and_case_and_punctuation_blind() -> None:
     assert simhash(text.upper().replace(",", " ").replace(".", " ! ")) == simhash(text)
     assert simhash("") == 0 and simhash("one two") != simhash("two one")
     assert words("Ärger, über-all!") == ["ärger", "über", "all"]
+
+
+def _reference_simhash(tokens: list[str]) -> int:
+    """The textbook SimHash (64 bit votes per shingle), which the fast one must equal bit for bit."""
+    shingles = [" ".join(tokens[i : i + 3]) for i in range(max(1, len(tokens) - 2))] if tokens else []
+    votes = [0] * 64
+    for shingle in shingles:
+        value = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
+        for bit in range(64):
+            votes[bit] += 1 if value >> (63 - bit) & 1 else 0
+    return sum(1 << (63 - bit) for bit in range(64) if votes[bit] > len(shingles) / 2)
+
+
+def test_fast_simhash_and_lead_equal_the_textbook_ones() -> None:
+    """Hashes stored in Redis must not change when the computation is made faster."""
+    rules = DuplicateRules()
+    for text in (corpus_text(OTHER_A), corpus_text(OTHER_B), "one", "one two", "one two three four"):
+        tokens = words(text)
+        assert simhash(text) == _reference_simhash(tokens)
+        got = near_fingerprints(text, rules)
+        if len(tokens) >= rules.min_words:
+            assert got == (_reference_simhash(tokens), _reference_simhash(tokens[:LEAD_WORDS]))
 
 
 def test_hamming_and_bands() -> None:
