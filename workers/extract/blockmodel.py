@@ -23,15 +23,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from workers.extract.combine import _shingles, _tokens, reads_as_prose
 from workers.extract.teasers import Block
 
 __all__ = ["FEATURES", "MODEL_PATH", "BlockModel", "Member", "features", "load_model", "select", "union"]
 
 MODEL_PATH = Path(__file__).with_name("blockmodel.json")
 
-_TOKEN = re.compile(r"\w+")
-_SHINGLE = 4
-_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’»)\]]{0,2}\s*$")
 _PUNCT = re.compile(r"[.,;:!?…。，、！？]")
 _DIGIT = re.compile(r"\d")
 
@@ -48,16 +46,6 @@ FEATURES: tuple[str, ...] = (
     *(f"prev_{n}" for n in _NEIGHBOUR),
     *(f"next_{n}" for n in _NEIGHBOUR),
 )
-
-
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
-
-
-def _shingles(tokens: Sequence[str]) -> set[tuple[str, ...]]:
-    if len(tokens) < _SHINGLE:
-        return {tuple(tokens)} if tokens else set()
-    return {tuple(tokens[i : i + _SHINGLE]) for i in range(len(tokens) - _SHINGLE + 1)}
 
 
 @dataclass(frozen=True)
@@ -105,7 +93,7 @@ def _own(block: Block) -> tuple[float, ...]:
     text = block.text
     count = len(_tokens(text))
     chars = max(1, len(text))
-    prose = count >= 10 and not block.linked and bool(_SENTENCE_END.search(text))
+    prose = reads_as_prose(block, count)
     return (
         math.log1p(count),
         float(block.linked),

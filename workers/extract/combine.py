@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from workers.extract.teasers import Block
 
-__all__ = ["RULES", "Agreement", "CombineRules", "agreement", "combine", "prose_share", "unsure"]
+__all__ = ["RULES", "Agreement", "CombineRules", "agreement", "combine", "prose_share", "reads_as_prose", "unsure"]
 
 _TOKEN = re.compile(r"\w+")
 _SHINGLE = 4
@@ -110,9 +110,14 @@ def prose_share(blocks: Sequence[Block]) -> float:
     for block in blocks:
         count = len(_tokens(block.text))
         total += count
-        if count >= _SENTENCE_TOKENS and not block.linked and _SENTENCE_END.search(block.text):
+        if reads_as_prose(block, count):
             prose += count
     return prose / total if total else 0.0
+
+
+def reads_as_prose(block: Block, count: int) -> bool:
+    """Whether a block of ``count`` tokens is a sentence or more of running text, not a link's."""
+    return count >= _SENTENCE_TOKENS and not block.linked and bool(_SENTENCE_END.search(block.text))
 
 
 def agreement(ours: Sequence[Block], theirs: Sequence[Block]) -> Agreement:
