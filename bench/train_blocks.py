@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpora import SHINGLE_METRIC, SNIPPET_METRIC, Metric, Page, collapse, load_shingles, load_snippets, shingles
-from bench.tune_combine import Candidates, candidates
+from bench.tune_combine import Candidates, cached_candidates
 from workers.extract.article import _render
 from workers.extract.blockmodel import FEATURES, MODEL_PATH, BlockModel, Member, features, union
 from workers.extract.combine import combine, unsure
@@ -121,12 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     corpora = [("trafilatura-eval", SNIPPET_METRIC, load_snippets(limit=args.limit)),
                ("dragnet-dev", SHINGLE_METRIC, load_shingles(limit=args.limit))]  # fmt: skip
-    cached: dict[str, Candidates] = pickle.loads(args.cache.read_bytes()) if args.cache.exists() else {}
-    pairs = {}
-    for name, _, pages in corpora:
-        pairs[name] = [cached.get(f"{name}/{p.id}") or candidates(p) for p in pages]
-        cached.update({f"{name}/{p.id}": pair for p, pair in zip(pages, pairs[name], strict=True)})
-    args.cache.write_bytes(pickle.dumps(cached))
+    pairs = cached_candidates(corpora, args.cache)
     if args.base == "rules":
         # The model edits the hand rules' choice where trafilatura's candidate is unsure.
         pairs = {name: [_rules_base(pair) for pair in column] for name, column in pairs.items()}

@@ -77,6 +77,17 @@ def grid() -> list[CombineRules]:
     ]
 
 
+def cached_candidates(corpora: Sequence[tuple[str, Metric, list[Page]]], cache: Path) -> dict[str, list[Candidates]]:
+    """Both candidates of every page, per corpus, read from ``cache`` where a run already made them."""
+    cached: dict[str, Candidates] = pickle.loads(cache.read_bytes()) if cache.exists() else {}
+    pairs = {}
+    for name, _, pages in corpora:
+        pairs[name] = [cached.get(f"{name}/{p.id}") or candidates(p) for p in pages]
+        cached.update({f"{name}/{p.id}": pair for p, pair in zip(pages, pairs[name], strict=True)})
+    cache.write_bytes(pickle.dumps(cached))
+    return pairs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Cache both candidates, search the grid on the dev halves, print the winner on every half."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,12 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     corpora = [("trafilatura-eval", SNIPPET_METRIC, load_snippets(limit=args.limit)),
                ("dragnet-dev", SHINGLE_METRIC, load_shingles(limit=args.limit))]  # fmt: skip
-    cached: dict[str, Candidates] = pickle.loads(args.cache.read_bytes()) if args.cache.exists() else {}
-    pairs = {}
-    for name, _, pages in corpora:
-        pairs[name] = [cached.get(f"{name}/{p.id}") or candidates(p) for p in pages]
-        cached.update({f"{name}/{p.id}": pair for p, pair in zip(pages, pairs[name], strict=True)})
-    args.cache.write_bytes(pickle.dumps(cached))
+    pairs = cached_candidates(corpora, args.cache)
 
     base = {name: scores(pages, pairs[name], metric, None, "dev") for name, metric, pages in corpora}
     best: tuple[float, int, CombineRules] | None = None
