@@ -32,24 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pipeline import _children  # noqa: E402
+from bench.pipeline import tree_rss  # noqa: E402
 from bench.speed import CLI, _env, static_server, write_site  # noqa: E402
 from tests.conftest import RedisServer, free_port  # noqa: E402
-
-
-def tree_rss(pid: int) -> int:
-    """Summed RSS in bytes of ``pid`` and its descendants."""
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        stack += _children(p)
-    return total
 
 
 def commandstats(client: Any) -> Counter[str]:

@@ -66,6 +66,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def tree_rss(*roots: int) -> int:
+    """Summed RSS in bytes of ``roots`` and all their descendants (0 for those already gone)."""
+    total, stack = 0, list(roots)
+    while stack:
+        pid = stack.pop()
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        stack += _children(pid)
+    return total
+
+
 class TreeCPU:
     """Samples the CPU seconds of a process and all its descendants until stopped."""
 

@@ -47,7 +47,7 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pipeline import TreeCPU, _children, _redis_counters  # noqa: E402
+from bench.pipeline import TreeCPU, _redis_counters, tree_rss  # noqa: E402
 from tests.conftest import RedisServer, free_port  # noqa: E402
 from tests.support.site import build_site, corpus_articles  # noqa: E402
 
@@ -259,17 +259,7 @@ class RSSSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _rss(self) -> int:
-        total, stack = 0, list(self.roots)
-        while stack:
-            pid = stack.pop()
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            stack += _children(pid)
-        return total
+        return tree_rss(*self.roots)
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
