@@ -1,4 +1,4 @@
-"""Train the block model of :mod:`workers.extract.blockmodel` on the dev halves; report every half.
+"""Train the block model of :mod:`bench.blockmodel` on the dev halves; report every half.
 
     python bench/train_blocks.py [--limit N] [--cache FILE] [--out FILE] [--trees N] [--depth N]
 
@@ -28,10 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.blockmodel import FEATURES, MODEL_PATH, BlockModel, Member, features, union
 from bench.corpora import SHINGLE_METRIC, SNIPPET_METRIC, Metric, Page, collapse, load_shingles, load_snippets, shingles
 from bench.tune_combine import Candidates, cached_candidates
 from workers.extract.article import _render
-from workers.extract.blockmodel import FEATURES, MODEL_PATH, BlockModel, Member, features, union
 from workers.extract.combine import combine, unsure
 
 SEED = 13

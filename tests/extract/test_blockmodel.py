@@ -1,4 +1,4 @@
-"""The learned block model (workers.extract.blockmodel) and the script that trains it (bench/train_blocks.py)."""
+"""The learned block model (bench.blockmodel) and the script that trains it (bench/train_blocks.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.blockmodel import FEATURES, MODEL_PATH, BlockModel, Member, features, load_model, select, union
 from bench.corpora import load_shingles
 from bench.train_blocks import export, labels
 from bench.train_blocks import main as train_main
 from bench.tune_combine import candidates
-from workers.extract.blockmodel import FEATURES, MODEL_PATH, BlockModel, Member, features, load_model, select, union
 from workers.extract.teasers import Block
 
 

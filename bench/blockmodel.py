@@ -8,8 +8,10 @@ where the block sits relative to trafilatura's span, and the same for both neigh
 name, phrase or site is a feature, so nothing ties the model to the pages it was trained on.
 
 The trees are trained by ``bench/train_blocks.py`` (scikit-learn, dev halves only, fixed seed) and
-shipped as ``blockmodel.json`` beside this module; they are evaluated here in pure Python, so the
-stage needs no scikit-learn at run time, and the same blocks always get the same answer.
+kept as ``blockmodel.json`` beside this module; they are evaluated here in pure Python, so a stage
+using them would need no scikit-learn at run time, and the same blocks always get the same answer.
+It lives in ``bench/``, not in the extract stage, because it trails the hand rules on the held-out
+halves (README, Extraction): a measured experiment, moved into ``workers/extract/`` once it wins.
 """
 
 from __future__ import annotations
