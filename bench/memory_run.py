@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import tree_rss  # noqa: E402
-from bench.speed import CLI, _env, static_server, write_site  # noqa: E402
+from bench.speed import CLI, _env, start_workers, static_server, stop_workers, write_site  # noqa: E402
 from tests.conftest import RedisServer, free_port  # noqa: E402
 
 
@@ -74,13 +74,8 @@ def main() -> None:
         redis.start()
         out = workdir / "out"
         env = _env(INGEST_BROKER_URL=redis.url, INGEST_STORAGE_URL=str(out))
-        stages = {"discover+fetch": ["--stages", "discover,fetch", "--processes", "1", "--threads", "16"],
-                  "extract": ["--stages", "extract", "--processes", str(args.processes), "--threads", "1"],
-                  "sink": ["--stages", "sink", "--processes", "1", "--threads", "4"]}
         with static_server(site.root, port, 2) as server:
-            procs = {name: subprocess.Popen([*CLI, "worker", *a], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, start_new_session=True)
-                     for name, a in stages.items()}
+            procs = start_workers(env, args.processes)
             time.sleep(4)  # let workers boot
             client = redis.client()
             mem0 = int(client.info("memory")["used_memory"])
@@ -109,13 +104,7 @@ def main() -> None:
             mem1 = int(client.info("memory")["used_memory"])
             prefixes = key_prefixes(client)
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_workers(procs)
         redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

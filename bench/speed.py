@@ -283,6 +283,27 @@ class RSSSampler:
                 "rss growth %": 100 * (end - warm) / warm if warm else 0.0}
 
 
+def start_workers(env: dict[str, str], extract_processes: int) -> dict[str, subprocess.Popen[bytes]]:
+    """The benchmark's Redis workers by stage: discover+fetch, extract x ``extract_processes``, sink."""
+    stages = {"discover+fetch": ["--stages", "discover,fetch", "--processes", "1", "--threads", "16"],
+              "extract": ["--stages", "extract", "--processes", str(extract_processes), "--threads", "1"],
+              "sink": ["--stages", "sink", "--processes", "1", "--threads", "4"]}  # fmt: skip
+    return {name: subprocess.Popen([*CLI, "worker", *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+            for name, args in stages.items()}  # fmt: skip
+
+
+def stop_workers(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Stop the workers gracefully, killing the process group of any still running after a minute."""
+    for p in procs.values():
+        p.terminate()
+    for p in procs.values():
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
 def run_redis(site: StaticSite, origin: str, workdir: Path, extract_processes: int) -> Run:
     """Redis workers (discover+fetch, extract x N, sink), fed the article URLs by ``ingest enqueue``."""
     from workers.core.storage import open_storage
@@ -293,12 +314,7 @@ def run_redis(site: StaticSite, origin: str, workdir: Path, extract_processes: i
     redis.start()
     out = rdir / "out"
     env = _env(INGEST_BROKER_URL=redis.url, INGEST_STORAGE_URL=str(out))
-    stages = {"discover+fetch": ["--stages", "discover,fetch", "--processes", "1", "--threads", "16"],
-              "extract": ["--stages", "extract", "--processes", str(extract_processes), "--threads", "1"],
-              "sink": ["--stages", "sink", "--processes", "1", "--threads", "4"]}
-    procs = {name: subprocess.Popen([*CLI, "worker", *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-             for name, args in stages.items()}
+    procs = start_workers(env, extract_processes)
     storage = open_storage(str(out))
     expected = len(site.article_paths)
     stored = [0]
@@ -330,13 +346,7 @@ def run_redis(site: StaticSite, origin: str, workdir: Path, extract_processes: i
         after = _redis_counters(client, redis_pid)
         memory = int(client.info("memory")["used_memory"])
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_workers(procs)
         redis.stop()
         shutil.rmtree(rdir, ignore_errors=True)
     n = max(stored[0], 1)
