@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
+import threading
 from datetime import datetime
 from html import unescape
 from typing import Any
@@ -69,10 +70,24 @@ _CONTROL_CHAR_SET = tuple(chr(c) for c in (*range(0x09), 0x0B, 0x0C, *range(0x0E
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _DOCTYPE = re.compile(r"<!\s*doctype[^>]*>", re.IGNORECASE)
 _FAULTY_HTML = re.compile(r"(<html[^<>]*?)\s*/>", re.IGNORECASE)
-# trafilatura's parser settings, so the tree is what its extraction expects.
-_PARSER = lxml.html.HTMLParser(
-    collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
-)
+# One parser per thread.  Since lxml 6 the string dictionary that interns tag and attribute names
+# travels with the parser, and a thread whose first parse uses a parser another thread used adopts
+# that thread's dictionary: two threads then insert into one libxml2 dictionary at once (one parsing,
+# the other building readability's fragment or trafilatura's copies), which corrupts the heap
+# (SIGSEGV, "munmap_chunk(): invalid pointer") when extraction runs in several threads of a process.
+_THREAD = threading.local()
+
+
+def _parser() -> lxml.html.HTMLParser:
+    """This thread's parser, with trafilatura's settings so the tree is what its extraction expects."""
+    parser: lxml.html.HTMLParser | None = getattr(_THREAD, "parser", None)
+    if parser is None:
+        parser = _THREAD.parser = lxml.html.HTMLParser(
+            collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+        )
+    return parser
+
+
 _LANG_TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—·:-]{1,2}\s+")
 # Where pages state their publication time: one scan of the page instead of one per place.
@@ -229,7 +244,7 @@ def parse_html(text: str) -> _Element | None:
     if not text.strip():
         return None
     try:
-        tree: _Element | None = lxml.html.fromstring(text.encode("utf-8", "surrogatepass"), parser=_PARSER)
+        tree: _Element | None = lxml.html.fromstring(text.encode("utf-8", "surrogatepass"), parser=_parser())
     except Exception:  # lxml raises several types on hostile input
         return None
     # Text without any sign of HTML that parses into a lone element is something else (JSON, text).
