@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import RedisServer
-from workers.core.crawlstate import CRAWL_KEEP_S, RedisCrawls, crawl_key, scope_crawl
+from workers.core.crawlstate import CRAWL_KEEP_S, MAX_STARTS, RedisCrawls, crawl_key, scope_crawl, starts_key
 from workers.discover.frontier import Seen, make_seen
 from workers.discover.schedule import RedisSchedule
 
@@ -101,3 +101,25 @@ def test_a_chain_ended_twice_by_a_redelivery_ends_once(redis_server: RedisServer
     info = crawls.get("twice")
     assert info is not None and info["failed"] == 1
     assert seen.claim("twice", ["a"], owner="m1") == [False], "an ended chain is not claimable again"
+
+
+def test_start_urls_past_the_kept_few_cost_no_round_trip(redis_server: RedisServer) -> None:
+    """``ingest enqueue`` of a URL list makes every URL a start: the crawl keeps the first few for its
+    status view, and the fetch workers stop asking Redis once those are kept (one call a page was
+    2.4 round trips a page, with redeliveries, in bench/speed.py's Redis mode)."""
+    seen, crawls, client = _seen(redis_server, "exact"), RedisCrawls(redis_server.client(), "ingest"), \
+        redis_server.client()
+    urls = [f"https://example.com/a/{i}" for i in range(MAX_STARTS + 30)]
+    assert all(seen.claim("adhoc", urls, owner="m1"))
+    seen.commit("adhoc", urls)
+
+    def evalsha_calls() -> int:
+        return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+    for url in urls[:MAX_STARTS]:
+        crawls.add_start("adhoc", url)
+    before = evalsha_calls()
+    for url in urls[MAX_STARTS:]:
+        crawls.add_start("adhoc", url)
+    assert evalsha_calls() - before <= 1, "once full, the kept starts are not asked for again"
+    assert client.smembers(starts_key("ingest", "adhoc")) == {u.encode() for u in urls[:MAX_STARTS]}

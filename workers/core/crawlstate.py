@@ -195,14 +195,19 @@ return event
 """
 
 # KEYS[1] crawl hash, KEYS[2] its starts; ARGV[1] url, ARGV[2] how many are kept.  The set expires with the hash.
+# Returns 0 (no such crawl), 1, or 2 when the set was full already (the caller stops asking a while).
 _ADD_START_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('SCARD', KEYS[2]) < tonumber(ARGV[2]) and redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 2 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 return 1
 """
+#: How long a worker takes a crawl's start set for full without asking (a new crawl under the same
+#: id, after the old one expired, gets its starts recorded again after this).
+_STARTS_FULL_S = 60.0
 
 
 def _rate_field(event: str) -> str:
@@ -229,6 +234,7 @@ class RedisCrawls:
         self._observe = client.register_script(_OBSERVE_LUA)
         self._add_start = client.register_script(_ADD_START_LUA)
         self._stored = client.register_script(_STORED_LUA)
+        self._starts_full: dict[str, float] = {}
 
     # --- what the workers do ---------------------------------------------------------------------
 
@@ -267,8 +273,22 @@ class RedisCrawls:
         return _s(self._stored(keys=keys, args=[url_id, fallback, source or "", RATE_KEEP_S, STORED_MARK, ENDED_MARK]))
 
     def add_start(self, crawl_id: str, url: str) -> None:
-        """Remember one of the crawl's start URLs (the first :data:`MAX_STARTS`)."""
-        self._add_start(keys=[crawl_key(self.ns, crawl_id), starts_key(self.ns, crawl_id)], args=[url, MAX_STARTS])
+        """Remember one of the crawl's start URLs (the first :data:`MAX_STARTS`).
+
+        A URL list given to ``ingest enqueue`` makes every URL a start: once the set is full, this
+        worker stops asking for :data:`_STARTS_FULL_S` (one round trip a page saved).
+        """
+        now = time.monotonic()
+        with self._lock:
+            full_at = self._starts_full.get(crawl_id)
+        if full_at is not None and now - full_at < _STARTS_FULL_S:
+            return
+        keys = [crawl_key(self.ns, crawl_id), starts_key(self.ns, crawl_id)]
+        if self._add_start(keys=keys, args=[url, MAX_STARTS]) == 2:
+            with self._lock:
+                if len(self._starts_full) > 10_000:  # a worker sees few crawls at once; never let this grow
+                    self._starts_full.clear()
+                self._starts_full[crawl_id] = now
 
     def settle(self, crawl_id: str, *, url_id: str | None = None, scope: str | None = None,
                dead_event: str | None = None) -> str | None:
