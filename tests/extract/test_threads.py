@@ -36,7 +36,9 @@ def interned_name(element: _Element) -> int:
     address share a dictionary.  The lxml proxy's pointer to its node is found by looking for the
     field that points at an element node whose name is the element's tag; none found is an error.
     """
-    for offset in range(16, 72, 8):
+    # Only the proxy's own fields (past the object header): each is NULL, an object, a table or the
+    # node, all of them memory that can be read.
+    for offset in range(16, type(element).__basicsize__ - 7, 8):
         node = ctypes.c_void_p.from_address(id(element) + offset).value
         if not node or node % 8:
             continue
