@@ -93,7 +93,7 @@ def test_one_service_per_worker_kind_each_running_its_own_stage() -> None:
     for stage in STAGES:
         args = parse_cli(services[stage]["command"])
         assert args.command == "worker" and args.stages == stage
-        # Explicit, since the default (os.cpu_count()) is the host's cores, not the container's share.
+        # Explicit: the default follows the container's CPU quota (workers/core/cpus.py), which compose may not set.
         assert "--processes" in services[stage]["command"], stage
 
 

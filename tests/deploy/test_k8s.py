@@ -96,7 +96,7 @@ def test_each_stage_runs_its_worker_with_explicit_processes_threads_and_metrics_
         assert container["image"] == _kustomization()["images"][0]["name"]
         args = parse_cli(ingest_argv([*container["command"], *container["args"]]))
         assert args.command == "worker" and args.stages == stage
-        # Explicit: the defaults are the node's cores (os.cpu_count()), not the pod's share.
+        # Explicit: the defaults follow the pod's CPU limit (workers/core/cpus.py), which a pod may not set.
         assert "--processes" in container["args"] and "--threads" in container["args"], stage
         assert args.metrics_port == port, stage
         (container_port,) = container["ports"]

@@ -21,6 +21,7 @@ from workers.cli.export import add_export_parser, run_export
 from workers.cli.ops import OPS_COMMANDS, add_ops_parsers, run_ops
 from workers.cli.trace import add_trace_parser, run_trace
 from workers.core.argtypes import iso_date, non_negative_float, positive
+from workers.core.cpus import available_cpus
 from workers.core.settings import ENV_PREFIX, Settings, SettingsError
 from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
 
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--kind", choices=("listing", "article"), default="listing",
                        help="what the start URLs are (default: listing)")
     crawl.add_argument("--processes", type=positive, default=None,
-                       help=f"extraction processes (default: all {os.cpu_count()} cores)")
+                       help=f"extraction processes (default: all {available_cpus()} cores)")
     crawl.add_argument("--threads", type=positive, default=16, help="fetch/stage threads (default: 16)")
     crawl.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
                        help=f"listing hops (pagination depth) from a start page (default: {DEFAULT_MAX_DEPTH})")
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated stages to work on (default: {','.join(STAGES)})")
-    worker.add_argument("--processes", type=positive, default=os.cpu_count() or 1,
+    worker.add_argument("--processes", type=positive, default=available_cpus(),
                         help="worker processes (default: one per core)")
     worker.add_argument("--threads", type=positive, default=8, help="threads per process (default: 8)")
     worker.add_argument("--metrics-port", type=int, default=None, metavar="PORT",

@@ -12,12 +12,12 @@ whose text changed.  :func:`add_ops_parsers` adds both to the ``ingest`` parser;
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any, TextIO
 
 from workers.core.argtypes import iso_date, positive
+from workers.core.cpus import available_cpus
 from workers.core.settings import Settings
 
 # Only light imports up here: the parser is built for every `ingest` command, even `--help`;
@@ -82,7 +82,7 @@ def add_ops_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     reextract.add_argument("--storage", metavar="DIR|URL",
                            help="storage to work on (default: $INGEST_STORAGE_URL or ./ingest-data)")
     reextract.add_argument("--processes", type=positive, default=None,
-                           help=f"extraction processes (default: all {os.cpu_count()} cores)")
+                           help=f"extraction processes (default: all {available_cpus()} cores)")
     reextract.add_argument("--dry-run", action="store_true", help="count what would change, write nothing")
     reextract.add_argument("--json", action="store_true", help="print the counts as JSON")
 
@@ -347,7 +347,7 @@ def _reextract(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
                          "(unset INGEST_BROKER_URL to re-extract with what this run learns alone)")
         shared = RedisSiteMemory(client, settings.namespace)
     configure_logging(settings, quiet=sys.stderr.isatty())
-    processes = args.processes or os.cpu_count() or 1
+    processes = args.processes or available_cpus()
     pool = None
     if processes > 1:
         # forkserver, as in the embedded crawl: never fork a process that may already run threads.

@@ -7,7 +7,6 @@ cap it at one core, so here it runs on a process pool sized to the machine.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from typing import Any, TextIO
 from dramatiq import Worker
 
 from workers.core.broker import make_broker
+from workers.core.cpus import available_cpus
 from workers.core.messages import fetch_task
 from workers.core.middleware import InFlight
 from workers.core.settings import Settings
@@ -239,7 +239,7 @@ def run_embedded(
         tasks = [t for source in sources for t in start_tasks_for(source, crawl_id=crawl_id)]
     else:
         tasks = start_tasks(urls, crawl_id=crawl_id, kind=kind, max_depth=max_depth)
-    processes = processes if processes is not None else (os.cpu_count() or 1)
+    processes = processes if processes is not None else available_cpus()
     # Pages are parsed in killable children even with one process: the per-page time limit must
     # hold here as on the workers, and only a child can be stopped in the middle of C code.
     rt = build_runtime(settings, pool=page_pool(settings, processes), resolver=resolver)

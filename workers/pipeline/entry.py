@@ -6,11 +6,10 @@ Settings are read from the environment once, here, then passed down explicitly.
 
 from __future__ import annotations
 
-import os
-
 from dramatiq import Worker
 
 from workers.core.broker import make_broker
+from workers.core.cpus import available_cpus
 from workers.core.logs import configure_logging
 from workers.core.metrics import DramatiqMetrics, Liveness, PipelineMetrics, metrics_dir
 from workers.core.redisclient import redis_client
@@ -31,7 +30,7 @@ _client = redis_client(settings.broker_url)
 # Page parsing (discover, extract) runs in killable children, started only when a page comes: a
 # fetch or sink worker never starts one.  A slot per core and a half keeps the cores busy while
 # a child is being replaced.
-_pool = page_pool(settings, max(2, (os.cpu_count() or 1) * 3 // 2))
+_pool = page_pool(settings, max(2, available_cpus() * 3 // 2))
 runtime = build_runtime(settings, redis_client=_client, pool=_pool)
 _metrics_dir = metrics_dir()
 if settings.metrics_port and _metrics_dir is not None:
