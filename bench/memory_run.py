@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import tree_rss  # noqa: E402
-from bench.speed import CLI, _env, start_workers, static_server, stop_workers, write_site  # noqa: E402
+from bench.speed import CLI, _env, start_workers, stop_workers  # noqa: E402
+from bench.staticsite import static_server, write_site  # noqa: E402
 from tests.conftest import RedisServer, free_port  # noqa: E402
 
 
