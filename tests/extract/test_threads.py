@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
@@ -49,14 +50,15 @@ def interned_name(element: _Element) -> int:
     raise AssertionError("no pointer to the element's libxml2 node found in its lxml proxy")
 
 
-def names_per_thread(parse: object, threads: int = 3) -> list[int]:
+def names_per_thread(parse: Callable[[str], _Element | None], threads: int = 3) -> list[int]:
     """Parse PAGE once in each of ``threads`` new threads, one after the other; the address of
     each tree's interned "section"."""
     found: list[int] = []
     trees: list[_Element] = []  # kept alive, so no address is reused by the next tree
 
     def run() -> None:
-        tree = parse(PAGE)  # type: ignore[operator]
+        tree = parse(PAGE)
+        assert tree is not None
         trees.append(tree)
         section = tree.find(".//section")
         assert section is not None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["CRAWL_KEEP_S", "CrawlError", "RedisCrawls", "bloom_key", "crawl_key", "crawls_key", "scope_crawl",
            "seen_key", "starts_key"]
@@ -205,6 +205,8 @@ if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
 end
 return 1
 """
+T = TypeVar("T")
+
 #: How long a worker takes a crawl's start set for full without asking (a new crawl under the same
 #: id, after the old one expired, gets its starts recorded again after this).
 _STARTS_FULL_S = 60.0
@@ -227,30 +229,26 @@ class RedisCrawls:
         self.client = client
         self.ns = namespace
         self.cache_s = cache_s
-        self._cache: dict[str, tuple[float, str]] = {}
+        # Per crawl id: (when it was read, what was read): its state, and whether its start set is full.
+        self._states: dict[str, tuple[float, str]] = {}
+        self._starts_full: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._settle = client.register_script(_SETTLE_LUA)
         self._control = client.register_script(_CONTROL_LUA)
         self._observe = client.register_script(_OBSERVE_LUA)
         self._add_start = client.register_script(_ADD_START_LUA)
         self._stored = client.register_script(_STORED_LUA)
-        self._starts_full: dict[str, float] = {}
 
     # --- what the workers do ---------------------------------------------------------------------
 
     def control(self, crawl_id: str) -> str:
         """The crawl's state (``running`` for a crawl Redis does not know), at most ``cache_s`` old."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(crawl_id)
-        if cached is not None and now - cached[0] < self.cache_s:
-            return cached[1]
+        cached = self._recall(self._states, crawl_id, self.cache_s)
+        if cached is not None:
+            return cached
         raw = self.client.hget(crawl_key(self.ns, crawl_id), "state")
         state = _s(raw) if raw is not None else "running"
-        with self._lock:
-            if len(self._cache) > 10_000:  # a worker sees few crawls at once; never let this grow
-                self._cache.clear()
-            self._cache[crawl_id] = (now, state)
+        self._keep(self._states, crawl_id, state)
         return state
 
     def observe(self, event: str, crawl_id: str | None, source: str | None, *, now: float | None = None) -> None:
@@ -278,17 +276,23 @@ class RedisCrawls:
         A URL list given to ``ingest enqueue`` makes every URL a start: once the set is full, this
         worker stops asking for :data:`_STARTS_FULL_S` (one round trip a page saved).
         """
-        now = time.monotonic()
-        with self._lock:
-            full_at = self._starts_full.get(crawl_id)
-        if full_at is not None and now - full_at < _STARTS_FULL_S:
+        if self._recall(self._starts_full, crawl_id, _STARTS_FULL_S):
             return
         keys = [crawl_key(self.ns, crawl_id), starts_key(self.ns, crawl_id)]
         if self._add_start(keys=keys, args=[url, MAX_STARTS]) == 2:
-            with self._lock:
-                if len(self._starts_full) > 10_000:  # a worker sees few crawls at once; never let this grow
-                    self._starts_full.clear()
-                self._starts_full[crawl_id] = now
+            self._keep(self._starts_full, crawl_id, True)
+
+    def _recall(self, memo: dict[str, tuple[float, T]], crawl_id: str, max_age_s: float) -> T | None:
+        """What ``memo`` holds for the crawl when it is younger than ``max_age_s``, else None."""
+        with self._lock:
+            kept = memo.get(crawl_id)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < max_age_s else None
+
+    def _keep(self, memo: dict[str, tuple[float, T]], crawl_id: str, value: T) -> None:
+        with self._lock:
+            if len(memo) > 10_000:  # a worker sees few crawls at once; never let this grow
+                memo.clear()
+            memo[crawl_id] = (time.monotonic(), value)
 
     def settle(self, crawl_id: str, *, url_id: str | None = None, scope: str | None = None,
                dead_event: str | None = None) -> str | None:
@@ -328,7 +332,7 @@ class RedisCrawls:
                 raise CrawlError(f"no crawl {crawl_id!r}")
             raise CrawlError(f"crawl {crawl_id} is {changed}: it cannot be {_DONE[action]}")
         with self._lock:
-            self._cache.pop(crawl_id, None)
+            self._states.pop(crawl_id, None)
         return state, changed == "1"
 
     # --- what ``ingest crawls`` and ``ingest status`` read ---------------------------------------

@@ -83,19 +83,6 @@ _LOOKUP = etree.ElementDefaultClassLookup(
     element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment, pi=lxml.html.HtmlProcessingInstruction,
     entity=lxml.html.HtmlEntity,
 )
-
-
-def _parser() -> lxml.html.HTMLParser:
-    """This thread's parser, with trafilatura's settings so the tree is what its extraction expects."""
-    parser: lxml.html.HTMLParser | None = getattr(_THREAD, "parser", None)
-    if parser is None:
-        parser = _THREAD.parser = lxml.html.HTMLParser(
-            collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
-        )
-        parser.set_element_class_lookup(_LOOKUP)
-    return parser
-
-
 _LANG_TAG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—·:-]{1,2}\s+")
 # Where pages state their publication time: one scan of the page instead of one per place.
@@ -234,6 +221,17 @@ def _declared_charset(head: bytes) -> bytes | None:
             return match.group(1)
         end = head.find(b">", start)
         upcoming[kind] = None if end < 0 else _META_STARTS[kind].search(head, end)
+
+
+def _parser() -> lxml.html.HTMLParser:
+    """This thread's parser, with trafilatura's settings so the tree is what its extraction expects."""
+    parser: lxml.html.HTMLParser | None = getattr(_THREAD, "parser", None)
+    if parser is None:
+        parser = _THREAD.parser = lxml.html.HTMLParser(
+            collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+        )
+        parser.set_element_class_lookup(_LOOKUP)
+    return parser
 
 
 def parse_html(text: str) -> _Element | None:
