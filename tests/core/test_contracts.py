@@ -154,3 +154,48 @@ def test_a_page_without_a_date_takes_the_date_of_the_feed_or_sitemap_entry() -> 
     validate("article", record)
     own = build_record(_extracted(), page)
     assert (own["published"], own["published_source"]) == ("2025-01-21", "page"), "the page's own date wins"
+
+
+def _mutations(message: object) -> list[object]:
+    """``message`` changed in one place each: every key dropped, retyped, mis-formatted, or joined by an extra one."""
+    wrong: list[object] = [None, 1, -1, 1.5, "x", "", "2025-13-45T99:00:00Z", "ftp://x/y", [], {}, [1], True]
+    out: list[object] = []
+    if isinstance(message, dict):
+        out.append({**message, "extra": 1})
+        for key, value in message.items():
+            out.append({k: v for k, v in message.items() if k != key})
+            out.extend({**message, key: w} for w in wrong if w != value)
+            out.extend({**message, key: m} for m in _mutations(value))
+    elif isinstance(message, list) and message:
+        out.extend([m, *message[1:]] for m in _mutations(message[0]))
+        out.append([*message, message[0]])
+    return out
+
+
+def test_the_compiled_validator_never_accepts_what_jsonschema_rejects() -> None:
+    # validate() trusts the compiled validator's "valid": it must agree with jsonschema on thousands of
+    # near-misses of real messages, or a bad message would pass where it was caught before.
+    from workers.core.messages import _fast_validator, _validator
+
+    record = build_record(_extracted(), _page())
+    bases = {"fetch": _fetch(), "page": _page(), "article": record,
+             "sink": sink_task(crawl_id="c1", url_id=record["id"], record=record)}  # fmt: skip
+    checked = 0
+    for kind, base in bases.items():
+        assert _fast_validator(kind).is_valid(base)
+        for message in _mutations(base):
+            rejected = any(True for _ in _validator(kind).iter_errors(message))
+            if rejected:
+                assert not _fast_validator(kind).is_valid(message), (kind, message)
+                with pytest.raises(InvalidMessage):
+                    validate(kind, message)
+            else:
+                assert validate(kind, message) is message
+            checked += 1
+    assert checked > 1000
+
+
+def test_a_message_with_a_non_string_key_is_invalid_not_a_crash() -> None:
+    message: dict[object, object] = {**_fetch(), 3: "x"}
+    with pytest.raises(InvalidMessage):
+        validate("fetch", message)

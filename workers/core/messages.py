@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
@@ -57,6 +58,14 @@ def schema(kind: str) -> dict[str, Any]:
 
 
 @functools.cache
+def _fast_validator(kind: str) -> jsonschema_rs.Draft202012Validator:
+    # Compiled (Rust) validation costs about 1 us a message where jsonschema's costs 80-350 us,
+    # which was a tenth of a crawl's main-process CPU; jsonschema still words the errors.
+    registry = jsonschema_rs.Registry([(schema(k)["$id"], schema(k)) for k in KINDS])
+    return jsonschema_rs.Draft202012Validator(schema(kind), registry=registry, validate_formats=True)
+
+
+@functools.cache
 def _validator(kind: str) -> Draft202012Validator:
     registry: Registry[Any] = Registry().with_resources(
         (schema(k)["$id"], Resource.from_contents(schema(k))) for k in KINDS
@@ -65,7 +74,18 @@ def _validator(kind: str) -> Draft202012Validator:
 
 
 def validate(kind: str, message: Any) -> dict[str, Any]:
-    """Return ``message`` if it is valid for ``kind``, else raise :class:`InvalidMessage`."""
+    """Return ``message`` if it is valid for ``kind``, else raise :class:`InvalidMessage`.
+
+    The compiled validator answers for the valid messages (nearly all of them); anything it
+    rejects is judged again by jsonschema, whose verdict stands and whose error says where.
+    """
+    try:
+        fast = _fast_validator(kind).is_valid(message)
+    except ValueError:  # not JSON-shaped (a non-string key): jsonschema says what is wrong
+        fast = False
+    if fast:
+        assert isinstance(message, dict)
+        return message
     errors = sorted(_validator(kind).iter_errors(message), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
