@@ -4,7 +4,9 @@ Builds a static news site from the dev corpus's pages (``--pages`` unique articl
 paginated section listings, robots.txt naming a sitemap of every article), writes it to a folder
 and serves it from nginx (or, when nginx is absent, a multi-process Python static server: the
 output says which) in separate processes, so the server's CPU is not counted. Then, ``--rounds``
-times, in a rotated order so that noise from other processes lands on every side:
+times, in a rotated order so that noise from other processes lands on every side, with the limit
+run again between every two modes (each mode's ratio is to the mean of the limit just before and
+just after it, so a machine whose speed drifts does not tilt the ratios):
 
 - limit: bare ``trafilatura.extract`` over the page bytes, one process per core (no HTTP);
 - ``ingest crawl`` from the site root (finds robots.txt and the sitemap) and from the front page
@@ -268,18 +270,19 @@ def run_peer(python: Path, script: str, urls_file: Path, workdir: Path, *args: s
 # --- report ----------------------------------------------------------------------------------------
 
 
-def report(results: dict[str, list[Run]], limit: str) -> None:
-    """Ratios to the limit (per round, then median and range), CPU ms per page per stage, extras."""
+def report(results: dict[str, list[Run]], refs: dict[str, list[float]], limit: str) -> None:
+    """Ratios to the limit around each run (median and range), CPU ms per page per stage, extras."""
     rounds = len(results[limit])
-    lim_rates = [r.stored / r.seconds for r in results[limit]]
+    lim_rates = refs[limit]
     print(f"\n{'mode':<42} {'stored':>7} {'pages/s':>8} {'ratio':>6} {'range':>11} {'CPU ms/page':>11}")
     for name, runs in results.items():
         rates = [r.stored / r.seconds if r.seconds else 0.0 for r in runs]
-        ratios = [rate / lim for rate, lim in zip(rates, lim_rates, strict=False)]
+        ratios = [rate / ref for rate, ref in zip(rates, refs[name], strict=True)]
         cpu_ms = statistics.median(sum(r.cpu.values()) * 1000 / max(r.stored, 1) for r in runs)
         print(f"{name:<42} {min(r.stored for r in runs):>7} {statistics.median(rates):>8.1f} "
               f"{statistics.median(ratios):>6.2f} {min(ratios):>5.2f}-{max(ratios):<5.2f} {cpu_ms:>11.1f}")
-    print(f"(ratio: pages/s over the limit's pages/s of the same round; median of {rounds} rounds, range)")
+    print(f"(ratio: pages/s over the mean of the limit's runs just before and just after; median, range; "
+          f"the limit itself ran {min(lim_rates):.1f}-{max(lim_rates):.1f} pages/s over its {rounds} runs)")
     print("\nCPU ms per stored page, by stage (median over rounds):")
     for name, runs in results.items():
         stages = {k: statistics.median(r.cpu[k] * 1000 / max(r.stored, 1) for r in runs) for k in runs[0].cpu}
@@ -291,10 +294,12 @@ def report(results: dict[str, list[Run]], limit: str) -> None:
             print(f"  {name}: " + ", ".join(f"{k} {statistics.median(r.extra[k] for r in runs):.4g}" for k in keys))
     scaling = [k for k in results if k.startswith("redis workers")]
     if len(scaling) == 2:
-        one, many = (statistics.median(r.stored / r.seconds for r in results[k]) for k in scaling)
+        # From the ratios, not the raw rates: the two modes ran at different moments of a drifting machine.
+        one, many = (statistics.median(r.stored / r.seconds / ref for r, ref in zip(results[k], refs[k], strict=True))
+                     for k in scaling)  # fmt: skip
         n = int(scaling[1].split("(")[1].split()[0])
         print(f"\nscaling efficiency, extract processes 1 -> {n}: {many / one / n:.2f} "
-              f"({one:.1f} -> {many:.1f} pages/s); ideal 1.00 if extraction were the only bottleneck")
+              f"({one:.2f} -> {many:.2f} of the limit); ideal 1.00 if extraction were the only bottleneck")
 
 
 def main() -> None:
@@ -344,15 +349,33 @@ def main() -> None:
             print(f"site: {len(site.article_paths)} articles, {site.listings} listing pages at {origin}, served by "
                   f"{server}; {os.cpu_count()} cores; {args.rounds} rounds, order rotated each round", flush=True)
             results: dict[str, list[Run]] = {k: [] for k in modes}
-            keys = list(modes)
+            # Each mode is compared with the limit measured just before and just after it: this
+            # machine's speed drifts by a third within minutes, so one limit per round misjudges
+            # modes that ran far from it (session 7: the limit ran at 60 to 91 pages/s).
+            refs: dict[str, list[float]] = {k: [] for k in modes}
+            others = [k for k in modes if k != "limit"]
+
+            def limit_now(rnd: int) -> float:
+                run = modes["limit"]()
+                results["limit"].append(run)
+                refs["limit"].append(run.stored / run.seconds)
+                print(f"  round {rnd + 1}: {names['limit']:<42} {run.stored:>6} pages in {run.seconds:6.1f} s "
+                      f"= {run.stored / run.seconds:6.1f} pages/s", flush=True)
+                return run.stored / run.seconds
+
             for rnd in range(args.rounds):
-                order = keys[rnd % len(keys):] + keys[:rnd % len(keys)]
+                order = others[rnd % max(1, len(others)):] + others[:rnd % max(1, len(others))]
+                before = limit_now(rnd)
                 for key in order:
                     run = modes[key]()
                     results[key].append(run)
                     print(f"  round {rnd + 1}: {names[key]:<42} {run.stored:>6} pages in {run.seconds:6.1f} s "
                           f"= {run.stored / run.seconds:6.1f} pages/s", flush=True)
-            report({names[k]: v for k, v in results.items()}, names["limit"])
+                    after = limit_now(rnd)
+                    refs[key].append((before + after) / 2)
+                    before = after
+            report({names[k]: v for k, v in results.items()}, {names[k]: v for k, v in refs.items()},
+                   names["limit"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
