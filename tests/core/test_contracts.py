@@ -196,7 +196,7 @@ def test_the_compiled_validator_never_accepts_what_jsonschema_rejects() -> None:
 
 
 def test_a_message_with_a_non_string_key_is_invalid_not_a_crash() -> None:
-    message: dict[object, object] = dict(_fetch())
+    message: dict[object, object] = {k: v for k, v in _fetch().items()}
     message[3] = "x"
     with pytest.raises(InvalidMessage):
         validate("fetch", message)
