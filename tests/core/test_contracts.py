@@ -132,6 +132,8 @@ def test_settings_from_env_parse_and_validate() -> None:
         ({"INGEST_ALLOW_NETWORKS": "10.0.0.0/99"}, "INGEST_ALLOW_NETWORKS"),
         ({"INGEST_BROKER_URL": "amqp://x"}, "INGEST_BROKER_URL"),
         ({"INGEST_LOG_FORMAT": "xml"}, "INGEST_LOG_FORMAT"),
+        ({"INGEST_PAGE_PROCESSES": "-1"}, "INGEST_PAGE_PROCESSES"),
+        ({"INGEST_PAGE_PROCESSES": "many"}, "INGEST_PAGE_PROCESSES"),
     ],
 )
 def test_bad_settings_fail_fast_naming_the_variable(env: dict[str, str], message: str) -> None:

@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=positive, default=available_cpus(),
                         help="worker processes (default: one per core)")
     worker.add_argument("--threads", type=positive, default=8, help="threads per process (default: 8)")
+    worker.add_argument("--page-processes", type=positive, default=None, metavar="N",
+                        help="page-parsing (discover, extract) child processes per worker process (default: "
+                        "$INGEST_PAGE_PROCESSES, else one and a half per core); for an extract-only host, one "
+                        "worker process with N = cores and --threads 2N keeps every core parsing")
     worker.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                         help="serve Prometheus /metrics, /healthz and /readyz on PORT, one server for all the "
                         "processes of this host (default: $INGEST_METRICS_PORT, off when unset)")
@@ -355,6 +359,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.allow_private:
         os.environ[ENV_PREFIX + "ALLOW_PRIVATE"] = "1"
+    if args.page_processes is not None:
+        settings.with_overrides(page_processes=args.page_processes)  # validates the count, as the env would be
+        os.environ[ENV_PREFIX + "PAGE_PROCESSES"] = str(args.page_processes)
     _check_redis(settings)
     _check_storage_elsewhere(settings)
     _worker_logging(settings)

@@ -114,6 +114,10 @@ class Settings:
     seen_poll_ttl: int = field(
         default=21600, metadata={"doc": "seconds a poll round's seen-set outlives its last claim; 0 = for ever"}
     )
+    page_processes: int = field(
+        default=0,
+        metadata={"doc": "page-parsing child processes per `ingest worker` process; 0 = one and a half per CPU"},
+    )
     probes: bool = field(
         default=True,
         metadata={"doc": "follow links whose URL shape says nothing as probes, their page judged by its content"},
@@ -164,6 +168,8 @@ class Settings:
             raise SettingsError("INGEST_BLOOM_CAPACITY must be positive and INGEST_BLOOM_ERROR between 0 and 1")
         if self.seen_poll_ttl < 0:
             raise SettingsError("INGEST_SEEN_POLL_TTL must not be negative (0 keeps poll rounds' seen-sets)")
+        if not 0 <= self.page_processes <= 1024:
+            raise SettingsError("INGEST_PAGE_PROCESSES must be between 0 (one and a half per CPU) and 1024")
         if not 10 <= self.poll_ms <= 10_000:
             raise SettingsError("INGEST_POLL_MS must be between 10 and 10000")
         if self.page_time_limit <= 0 or self.storage_retry_for < 0:

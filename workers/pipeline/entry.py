@@ -16,7 +16,7 @@ from workers.core.redisclient import redis_client
 from workers.core.settings import Settings
 from workers.discover.scheduler import SchedulerMiddleware
 from workers.pipeline.actors import declare_actors
-from workers.pipeline.runtime import build_runtime, page_pool
+from workers.pipeline.runtime import build_runtime, page_pool, page_pool_size
 
 settings = Settings.from_env()
 # dramatiq's CLI builds its Worker with the default 1 s idle poll, and a delayed message (a fetch
@@ -28,9 +28,8 @@ _defaults["worker_timeout"] = settings.poll_ms
 configure_logging(settings)
 _client = redis_client(settings.broker_url)
 # Page parsing (discover, extract) runs in killable children, started only when a page comes: a
-# fetch or sink worker never starts one.  A slot per core and a half keeps the cores busy while
-# a child is being replaced.
-_pool = page_pool(settings, max(2, available_cpus() * 3 // 2))
+# fetch or sink worker never starts one.
+_pool = page_pool(settings, page_pool_size(settings, available_cpus()))
 runtime = build_runtime(settings, redis_client=_client, pool=_pool)
 _metrics_dir = metrics_dir()
 if settings.metrics_port and _metrics_dir is not None:

@@ -60,6 +60,17 @@ POOL_PRELOAD = ["workers.pipeline.runtime", "workers.extract.article", "workers.
                 "workers.discover.classify"]
 
 
+def page_pool_size(settings: Settings, cpus: int) -> int:
+    """Children of a worker process's page pool: ``INGEST_PAGE_PROCESSES``, else one and a half per CPU.
+
+    The half keeps the cores busy while a killed child is replaced.  An extract-only host does
+    better with one worker process whose pool has one child per CPU and twice as many threads:
+    a thread then does its message's Redis and storage work while the children parse (README,
+    "Scaling out"); a cap also bounds the memory of the children (~130 MB each).
+    """
+    return settings.page_processes or max(2, cpus * 3 // 2)
+
+
 def page_pool(settings: Settings, size: int) -> BoundedPool:
     """The killable child processes that parse pages within ``INGEST_PAGE_TIME_LIMIT``."""
     return BoundedPool(size, settings.page_time_limit, preload=POOL_PRELOAD)
