@@ -121,12 +121,14 @@ def test_resources_are_set_and_follow_the_per_page_figures() -> None:
     extract = _worker("extract")
     args = parse_cli(ingest_argv([*extract["command"], *extract["args"]]))
     resources = extract["resources"]
-    # CPU-bound, one single-threaded process per core, and all of it guaranteed.
-    assert args.threads == 1
-    assert _quantity(resources["requests"]["cpu"]) == _quantity(resources["limits"]["cpu"]) == args.processes
-    # 300-500 MB per process with its parsing children.
-    assert _quantity(resources["requests"]["memory"]) >= args.processes * 300e6
-    assert _quantity(resources["limits"]["memory"]) >= args.processes * 500e6
+    # CPU-bound: one worker process, one parsing child per core, twice as many threads (a thread does
+    # its message's Redis and storage work while the children parse), and all the CPU guaranteed.
+    children = args.processes * args.page_processes
+    assert args.processes == 1 and args.threads == 2 * args.page_processes
+    assert _quantity(resources["requests"]["cpu"]) == _quantity(resources["limits"]["cpu"]) == children
+    # 300-500 MB per parsing child, the worker process included.
+    assert _quantity(resources["requests"]["memory"]) >= children * 300e6
+    assert _quantity(resources["limits"]["memory"]) >= children * 500e6
     fetch = _worker("fetch")
     fetch_args = parse_cli(ingest_argv([*fetch["command"], *fetch["args"]]))
     # Network-bound: many threads, and less CPU than extract's one core per process.
