@@ -13,7 +13,6 @@ two figures of one run, which a drifting machine moves together, so a change to 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -25,26 +24,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pipeline import TreeCPU  # noqa: E402
-from bench.speed import _env  # noqa: E402
+from bench.speed import CRAWL_MAIN, CRAWL_POOL, run_crawl  # noqa: E402
 from bench.staticsite import static_server, write_site  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 
-def crawl(tree: Path, start: str, out: Path) -> tuple[float, float, float]:
+def crawl(tree: Path, start: str, workdir: Path) -> tuple[float, float, float]:
     """(main-process CPU ms per page, pool CPU ms per page, pages/s) of one ``ingest crawl`` from ``tree``."""
-    shutil.rmtree(out, ignore_errors=True)
-    # The checkout's own package comes first on the path (the venv's editable install points at the work tree).
-    env = {**_env(), "PYTHONPATH": str(tree)}
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "crawl", start, "--out", str(out), "--processes",
-                             str(os.cpu_count() or 1), "--max-depth", "10000", "--json"], env=env, cwd=tree,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
-    with TreeCPU(proc.pid) as cpu:
-        stdout, _ = proc.communicate(timeout=3600)
-    summary = json.loads(stdout)
-    stored = max(int(summary["articles_stored"]), 1)
-    main = (cpu.seen.get(proc.pid, 0.0) - cpu.base.get(proc.pid, 0.0)) * 1000 / stored
-    return main, cpu.seconds * 1000 / stored - main, stored / float(summary["seconds"])
+    run = run_crawl(start, workdir, os.cpu_count() or 1, 10_000, tree=tree)
+    stored = max(run.stored, 1)
+    return run.cpu[CRAWL_MAIN] * 1000 / stored, run.cpu[CRAWL_POOL] * 1000 / stored, run.stored / run.seconds
 
 
 def main() -> None:
@@ -69,7 +58,7 @@ def main() -> None:
             for run in range(args.runs):
                 order = list(trees.items()) if run % 2 == 0 else list(reversed(trees.items()))
                 for name, tree in order:
-                    main_ms, pool_ms, rate = crawl(tree, origin + "/", workdir / "out")
+                    main_ms, pool_ms, rate = crawl(tree, origin + "/", workdir)
                     results[name].append((main_ms, pool_ms, rate))
                     print(f"  run {run + 1}: {name:<20} main {main_ms:6.2f} ms/page, pool {pool_ms:6.2f} ms/page, "
                           f"main/pool {main_ms / pool_ms:.3f}, {rate:6.1f} pages/s", flush=True)

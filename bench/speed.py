@@ -104,12 +104,19 @@ def _env(**extra: str) -> dict[str, str]:
 CLI = [sys.executable, "-m", "workers.cli"]
 
 
-def run_crawl(start: str, workdir: Path, processes: int, max_depth: int) -> Run:
-    """``ingest crawl START --json``; throughput from the summary's seconds (start-up excluded)."""
+#: The keys of a crawl's CPU in :class:`Run`: the main process, and its page pool (extraction).
+CRAWL_MAIN, CRAWL_POOL = "discover+fetch+sink (main process)", "extract (pool)"
+
+
+def run_crawl(start: str, workdir: Path, processes: int, max_depth: int, tree: Path = ROOT) -> Run:
+    """``ingest crawl START --json`` of the checkout at ``tree``; throughput from the summary's seconds
+    (start-up excluded)."""
     out = workdir / "crawl-out"
     shutil.rmtree(out, ignore_errors=True)
+    # The checkout's own package first on the path: the venv's editable install points at the work tree.
+    env = _env() if tree == ROOT else {**_env(), "PYTHONPATH": str(tree)}
     proc = subprocess.Popen([*CLI, "crawl", start, "--out", str(out), "--processes", str(processes),
-                             "--max-depth", str(max_depth), "--json"], env=_env(), cwd=ROOT,
+                             "--max-depth", str(max_depth), "--json"], env=env, cwd=tree,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     started = time.perf_counter()
     with TreeCPU(proc.pid) as cpu:
@@ -119,7 +126,7 @@ def run_crawl(start: str, workdir: Path, processes: int, max_depth: int) -> Run:
     parent = cpu.seen.get(proc.pid, 0.0) - cpu.base.get(proc.pid, 0.0)
     shutil.rmtree(out, ignore_errors=True)
     return Run(int(summary["articles_stored"]), float(summary["seconds"]),
-               {"discover+fetch+sink (main process)": parent, "extract (pool)": cpu.seconds - parent},
+               {CRAWL_MAIN: parent, CRAWL_POOL: cpu.seconds - parent},
                {"command wall s": wall, "pages fetched": summary["pages_fetched"]})
 
 
@@ -360,22 +367,22 @@ def main() -> None:
             refs: dict[str, list[float]] = {k: [] for k in modes}
             others = [k for k in modes if k != "limit"]
 
-            def limit_now(rnd: int) -> float:
-                run = modes["limit"]()
-                results["limit"].append(run)
-                refs["limit"].append(run.stored / run.seconds)
-                print(f"  round {rnd + 1}: {names['limit']:<42} {run.stored:>6} pages in {run.seconds:6.1f} s "
+            def measure(rnd: int, key: str) -> float:
+                run = modes[key]()
+                results[key].append(run)
+                print(f"  round {rnd + 1}: {names[key]:<42} {run.stored:>6} pages in {run.seconds:6.1f} s "
                       f"= {run.stored / run.seconds:6.1f} pages/s", flush=True)
                 return run.stored / run.seconds
+
+            def limit_now(rnd: int) -> float:
+                refs["limit"].append(measure(rnd, "limit"))
+                return refs["limit"][-1]
 
             for rnd in range(args.rounds):
                 order = others[rnd % max(1, len(others)):] + others[:rnd % max(1, len(others))]
                 before = limit_now(rnd)
                 for key in order:
-                    run = modes[key]()
-                    results[key].append(run)
-                    print(f"  round {rnd + 1}: {names[key]:<42} {run.stored:>6} pages in {run.seconds:6.1f} s "
-                          f"= {run.stored / run.seconds:6.1f} pages/s", flush=True)
+                    measure(rnd, key)
                     after = limit_now(rnd)
                     refs[key].append((before + after) / 2)
                     before = after
