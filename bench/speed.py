@@ -108,15 +108,18 @@ CLI = [sys.executable, "-m", "workers.cli"]
 CRAWL_MAIN, CRAWL_POOL = "discover+fetch+sink (main process)", "extract (pool)"
 
 
-def run_crawl(start: str, workdir: Path, processes: int, max_depth: int, tree: Path = ROOT) -> Run:
+def run_crawl(start: str, workdir: Path, processes: int, max_depth: int, tree: Path = ROOT,
+              max_pages: int | None = None) -> Run:
     """``ingest crawl START --json`` of the checkout at ``tree``; throughput from the summary's seconds
-    (start-up excluded)."""
+    (start-up excluded).  ``max_pages`` raises the crawl's page budget (default 10,000 pages, listings
+    included: a 10,000-article site needs more); None leaves it, for checkouts without the option."""
     out = workdir / "crawl-out"
     shutil.rmtree(out, ignore_errors=True)
     # The checkout's own package first on the path: the venv's editable install points at the work tree.
     env = _env() if tree == ROOT else {**_env(), "PYTHONPATH": str(tree)}
     proc = subprocess.Popen([*CLI, "crawl", start, "--out", str(out), "--processes", str(processes),
-                             "--max-depth", str(max_depth), "--json"], env=env, cwd=tree,
+                             "--max-depth", str(max_depth), "--json",
+                             *(["--max-pages", str(max_pages)] if max_pages else [])], env=env, cwd=tree,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     started = time.perf_counter()
     with TreeCPU(proc.pid) as cpu:
@@ -335,6 +338,9 @@ def main() -> None:
     n = args.processes
     try:
         site = write_site(args.pages, origin, workdir / "site")
+        # Every article, listing, feed and sitemap of the site, with room to spare: the default budget
+        # (10,000 pages) would cut a 10,000-article site short and the ratio would hide it.
+        budget = 2 * args.pages + 1_000
         urls_file = workdir / "urls.txt"
         urls_file.write_text("".join(f"{origin}{p}\n" for p in site.article_paths))
         peers = None if args.skip_peers or (args.only and "peers" not in only) else ensure_peers()
@@ -342,9 +348,10 @@ def main() -> None:
             print("peers skipped (--skip-peers)")
         modes: dict[str, Callable[[], Run]] = {"limit": lambda: run_limit(site, n)}
         wanted = {
-            "root": ("ingest crawl / (site root)", lambda: run_crawl(origin + "/", workdir, n, 10_000)),
+            "root": ("ingest crawl / (site root)",
+                     lambda: run_crawl(origin + "/", workdir, n, 10_000, max_pages=budget)),
             "front": ("ingest crawl /index.html (front page)",
-                      lambda: run_crawl(origin + "/index.html", workdir, n, 10_000)),
+                      lambda: run_crawl(origin + "/index.html", workdir, n, 10_000, max_pages=budget)),
             "redis1": ("redis workers (1 extract process)", lambda: run_redis(site, origin, workdir, 1)),
             "redisN": (f"redis workers ({n} extract processes)", lambda: run_redis(site, origin, workdir, n)),
         }

@@ -67,6 +67,7 @@ def crawl(
     out: str | None = None,
     kind: str = "listing",
     max_depth: int | None = None,
+    max_pages: int | None = None,
     crawl_id: str | None = None,
     settings: Settings | None = None,
     processes: int | None = None,
@@ -81,8 +82,9 @@ def crawl(
     come from the environment unless ``settings`` is given; keyword overrides (``host_rate=0``,
     ``allow_private=True``, …) win over both.  The broker is always the in-memory one, whatever
     ``INGEST_BROKER_URL`` says.  Extraction runs on ``processes`` processes (default: every core).
-    Logging is left as the caller configured it.  Raises InvalidURL on a start URL that cannot be
-    crawled, ValueError on a bad ``kind``::
+    Each site may fetch ``max_pages`` pages (default 10,000); links past that budget are counted in
+    ``summary.over_budget``, not followed.  Logging is left as the caller configured it.  Raises
+    InvalidURL on a start URL that cannot be crawled, ValueError on a bad ``kind`` or ``max_pages``::
 
         from workers import crawl
         summary = crawl(["https://news.example/world/"], out="./out", max_depth=2)
@@ -90,12 +92,14 @@ def crawl(
     """
     from workers.pipeline.crawl import run_embedded
     from workers.pipeline.enqueue import KINDS, resolve_settings
-    from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
+    from workers.sources.sourcefile import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 
     if isinstance(urls, str | bytes):
         raise TypeError("urls: give an iterable of URL strings, not one string")
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r}: expected {' or '.join(KINDS)}")
+    if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
+        raise ValueError(f"max_pages {max_pages!r}: expected a whole number of pages, at least 1")
     resolved = resolve_settings(settings, {**overrides, "storage_url": out, "broker_url": "memory://"})
     return run_embedded(
         list(urls),
@@ -103,6 +107,7 @@ def crawl(
         processes=processes,
         threads=threads,
         max_depth=DEFAULT_MAX_DEPTH if max_depth is None else max_depth,
+        max_pages=DEFAULT_MAX_PAGES if max_pages is None else max_pages,
         kind=kind,
         crawl_id=crawl_id,
     )

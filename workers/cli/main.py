@@ -23,7 +23,7 @@ from workers.cli.trace import add_trace_parser, run_trace
 from workers.core.argtypes import iso_date, non_negative_float, positive
 from workers.core.cpus import available_cpus
 from workers.core.settings import ENV_PREFIX, Settings, SettingsError
-from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
+from workers.sources.sourcefile import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 
 __all__ = ["build_parser", "main"]
 
@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--threads", type=positive, default=16, help="fetch/stage threads (default: 16)")
     crawl.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
                        help=f"listing hops (pagination depth) from a start page (default: {DEFAULT_MAX_DEPTH})")
+    crawl.add_argument("--max-pages", type=positive, default=None,
+                       help="page budget: pages each site may fetch in the crawl (listings, feeds and articles); "
+                       f"links past it are counted in the summary, not followed (default: {DEFAULT_MAX_PAGES}, "
+                       "or a sources file's max_pages)")
     crawl.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD",
                        help="ignore feed and sitemap entries older than this date")
     crawl.add_argument("--host-rate", type=non_negative_float, default=None,
@@ -308,11 +312,12 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
     if args.urls and args.kind != "article" and (sources is not None or args.since):
         from workers.pipeline.crawl import sources_for_urls
 
-        sources = (sources or []) + sources_for_urls(args.urls, max_depth=args.max_depth)
-    if args.since and sources is not None:
+        sources = (sources or []) + sources_for_urls(args.urls, max_depth=args.max_depth,
+                                                     max_pages=args.max_pages or DEFAULT_MAX_PAGES)
+    if sources is not None and (args.since or args.max_pages):
         from dataclasses import replace
 
-        sources = [replace(s, since=args.since) for s in sources]
+        sources = [replace(s, since=args.since or s.since, max_pages=args.max_pages or s.max_pages) for s in sources]
     settings = settings.with_overrides(
         broker_url="memory://",
         storage_url=args.out,
@@ -328,6 +333,7 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
         processes=args.processes,
         threads=args.threads,
         max_depth=args.max_depth,
+        max_pages=args.max_pages or DEFAULT_MAX_PAGES,
         kind=args.kind,
         crawl_id=args.crawl_id,
         sources=sources,

@@ -146,7 +146,7 @@ def discover_stage(rt: Runtime, message: Any) -> None:
     probes = sum(1 for f in found if f.kind == "probe")
     if granted < len(new):
         rt.outcome("discover.limit", reason=f"page budget of {limit} per poll reached; the rest waits for the next",
-                   deferred=len(new) - granted, **trace)
+                   deferred=len(new) - granted, limit=limit, **trace)
     rt.outcome("discover.done", kind=page["kind"], links=len(found), articles=articles, probes=probes, new=granted,
                ms=ms, **trace)
 

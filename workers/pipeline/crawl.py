@@ -27,7 +27,7 @@ from workers.core.urls import host_of, normalize_url, url_id
 from workers.discover.scheduler import start_tasks_for
 from workers.pipeline.actors import DEFAULT_MAX_DEPTH, declare_actors
 from workers.pipeline.runtime import Runtime, build_runtime, page_pool
-from workers.sources.sourcefile import Source, default_source
+from workers.sources.sourcefile import DEFAULT_MAX_PAGES, Source, default_source
 
 __all__ = ["CrawlSummary", "new_crawl_id", "run_embedded", "sources_for_urls", "start_tasks"]
 
@@ -37,8 +37,11 @@ def new_crawl_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
-def sources_for_urls(urls: Iterable[str], *, max_depth: int = DEFAULT_MAX_DEPTH) -> list[Source]:
-    """One-site sources for bare start URLs (``ingest crawl URL``): URLs of one site share a source.
+def sources_for_urls(
+    urls: Iterable[str], *, max_depth: int = DEFAULT_MAX_DEPTH, max_pages: int = DEFAULT_MAX_PAGES
+) -> list[Source]:
+    """One-site sources for bare start URLs (``ingest crawl URL``): URLs of one site share a source,
+    and its page budget (``max_pages`` pages fetched in the crawl).
 
     Raises InvalidURL on the first URL that cannot be crawled.
     """
@@ -48,7 +51,7 @@ def sources_for_urls(urls: Iterable[str], *, max_depth: int = DEFAULT_MAX_DEPTH)
         known = merged.get(source.name)
         if known is not None and source.start_urls[0] not in known.start_urls:
             source = replace(known, start_urls=known.start_urls + source.start_urls, kinds=known.kinds + source.kinds)
-        merged[source.name] = replace(source, max_depth=max_depth, interval_s=0.0)
+        merged[source.name] = replace(source, max_depth=max_depth, max_pages=max_pages, interval_s=0.0)
     return list(merged.values())
 
 
@@ -87,6 +90,20 @@ class CrawlSummary:
     #: The first dead letters (stage, reason, host, error): what an operator reads first when
     #: nothing could be fetched.
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: Pages a source may fetch in the crawl (the largest, with several sources); None for articles
+    #: given directly, which discover nothing.
+    page_budget: int | None = None
+    #: Links left unfollowed because a page budget was spent (a link found on several listings
+    #: counts each time), and the budget that cut them.
+    over_budget: int = 0
+    budget_cut: int = 0
+
+    def budget_note(self) -> str | None:
+        """One line when a page budget cut the crawl short, saying by how much and how to raise it."""
+        if not self.over_budget:
+            return None
+        return (f"page budget of {self.budget_cut or self.page_budget} pages reached: {self.over_budget} links not "
+                "followed (raise it with --max-pages)")
 
     def nothing_fetched(self) -> str | None:
         """Why no page could be fetched at all, in one line; None when some were."""
@@ -144,6 +161,8 @@ class CrawlSummary:
             "outcomes": dict(sorted(self.outcomes.items())),
             "failures": self.failures,
             "nothing_fetched": self.nothing_fetched(),
+            "page_budget": self.page_budget,
+            "over_budget": self.over_budget,
         }
 
     def render(self) -> str:
@@ -153,6 +172,7 @@ class CrawlSummary:
             return ", ".join(f"{name.split('.', 1)[1]} {n}" for name, n in counts.items()) or "none"
 
         state = "interrupted" if self.interrupted else "finished"
+        note = self.budget_note()
         return (
             f"crawl {self.crawl_id} {state} in {self.seconds:.1f}s\n"
             f"  articles stored: {self.stored}  (in {self.storage})\n"
@@ -160,6 +180,7 @@ class CrawlSummary:
             f"{self.bytes_fetched / 1e6:.1f} MB)\n"
             f"  skipped:         {fmt(self.by_reason('skipped'))}\n"
             f"  failed:          {fmt(self.by_reason('failed'))}"
+            + (f"\n  {note}" if note else "")
         )
 
 
@@ -219,6 +240,7 @@ def run_embedded(
     processes: int | None = None,
     threads: int = 16,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    max_pages: int = DEFAULT_MAX_PAGES,
     kind: str = "listing",
     crawl_id: str | None = None,
     sources: list[Source] | None = None,
@@ -229,12 +251,12 @@ def run_embedded(
     """Crawl to completion in this process and return the summary.
 
     Start from ``sources`` (a sources file), or from ``urls``: read as one-site sources (listing
-    pages, plus the feeds and sitemaps a site root leads to) or, with ``kind="article"``, fetched
-    and extracted as articles.
+    pages, plus the feeds and sitemaps a site root leads to, ``max_pages`` pages at most for each
+    site) or, with ``kind="article"``, fetched and extracted as articles.
     """
     crawl_id = crawl_id or new_crawl_id()
     if sources is None and kind != "article":
-        sources = sources_for_urls(urls, max_depth=max_depth)
+        sources = sources_for_urls(urls, max_depth=max_depth, max_pages=max_pages)
     if sources is not None:
         tasks = [t for source in sources for t in start_tasks_for(source, crawl_id=crawl_id)]
     else:
@@ -287,6 +309,9 @@ def run_embedded(
         bytes_fetched=rt.bytes_fetched,
         interrupted=interrupted,
         storage=rt.storage.url,
+        page_budget=max((s.max_pages for s in sources), default=None) if sources else None,
+        over_budget=rt.over_budget,
+        budget_cut=rt.budget_cut,
         failures=[{"stage": x["stage"], "reason": x["reason"], "host": x.get("host"), "url": x.get("url"),
                    "error": _short_error(str(x["last_error"]["error"]))} for x in rt.dead_letters.list()[:5]],
     )

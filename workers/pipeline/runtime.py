@@ -100,6 +100,10 @@ class Runtime:
     metrics: PipelineMetrics | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
     bytes_fetched: int = 0
+    #: Links a page budget left unsent (summed over ``discover.limit``), and the largest such budget:
+    #: a one-shot crawl has no next poll for them, so its summary must say so.
+    over_budget: int = 0
+    budget_cut: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _client: httpx.Client | None = None
     send: Callable[[str, dict[str, Any]], None] = field(default=lambda stage, task: None)
@@ -138,6 +142,9 @@ class Runtime:
             self.outcomes[event] += 1
             if stage == "fetch" and result == "done":
                 self.bytes_fetched += int(fields.get("bytes") or 0)
+            elif event == "discover.limit":
+                self.over_budget += int(fields.get("deferred") or 0)
+                self.budget_cut = max(self.budget_cut, int(fields.get("limit") or 0))
         for observe in self.observers:
             observe(event, fields)
         if result in {"delayed", "robots_wait"}:  # one per wait: for debugging, counted in the metrics
