@@ -21,7 +21,9 @@ import workers.pipeline.enqueue as enqueue_module
 from tests.conftest import RedisServer
 from tests.support.pipeline import load_records
 from tests.support.site import Site, build_site, corpus_articles, serve_site
+from workers.cli.crawls import crawl_lines
 from workers.core.broker import make_broker
+from workers.core.crawlstate import RedisCrawls
 from workers.core.middleware import InFlight
 from workers.core.settings import Settings
 from workers.core.storage import open_storage
@@ -30,6 +32,7 @@ from workers.discover.frontier import MemorySeen, Seen, make_seen
 from workers.discover.schedule import MemorySchedule, RedisSchedule, Schedule, poll_id
 from workers.discover.scheduler import fire_due
 from workers.pipeline.actors import declare_actors
+from workers.pipeline.crawls import CrawlTracking
 from workers.pipeline.enqueue import enqueue_urls
 from workers.pipeline.runtime import Runtime, build_runtime
 from workers.sources.registry import MemoryRegistry, RedisRegistry, Registry
@@ -242,3 +245,18 @@ def test_a_round_fired_again_after_a_crash_before_rescheduling_sends_nothing_twi
     assert fire_due(schedule, registry, lambda stage, task: sent.append(task), seen, now=FIRST_ROUND + 1) == ["news"]
     assert len(sent) == 1, "the start page was sent once although the round fired twice"
     assert schedule.entries()["news"][0] == FIRST_ROUND + INTERVAL_S
+
+
+def test_the_crawl_counts_the_links_its_page_budget_left_for_the_operator_to_see(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    site = one_section_site(10)
+    with serve_site(site) as server, pipeline_on_redis(redis_server, tmp_path / "out") as (rt, in_flight):
+        rt.observers.append(CrawlTracking(rt, redis_server.client()).observe)  # as the Redis workers count
+        source = budgeted_source(server.base_url, max_pages=4)
+        rt.sources.put(source)
+        poll(rt, in_flight, source, 0)
+    crawls = RedisCrawls(redis_server.client()).recent()
+    assert len(crawls) == 1 and crawls[0]["fetched"] == 5, "the listing and four articles"
+    assert crawls[0]["over_budget"] == 6, "the six links past the budget are counted, not only logged"
+    assert any("page budget" in line and "6 links" in line for line in crawl_lines(crawls))

@@ -101,6 +101,11 @@ def crawl_lines(crawls: list[dict[str, Any]]) -> list[str]:
     for c in crawls:
         lines.append(f"{c['crawl_id']:<28} {c['state']:<10} {_when(c['started_at']):<20} {c['discovered']:>10} "
                      f"{c['fetched']:>8} {c['stored']:>8} {c['failed']:>7} {c['remaining']:>9}  {_origin(c)}")
+    # Below the table, not a column: rare, and it needs a sentence to be acted on.
+    for c in crawls:
+        if c.get("over_budget"):
+            lines.append(f"  {c['crawl_id']}: page budget reached, {c['over_budget']} links not followed (a source's "
+                         "next poll takes them; max_pages in its sources file sets the budget)")
     return lines
 
 

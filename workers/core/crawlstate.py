@@ -161,6 +161,7 @@ _OBSERVE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'o:' .. ARGV[1], 1)
   if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'source', ARGV[3]) end
+  if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[5], tonumber(ARGV[6])) end
 end
 if ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
@@ -251,12 +252,15 @@ class RedisCrawls:
         self._keep(self._states, crawl_id, state)
         return state
 
-    def observe(self, event: str, crawl_id: str | None, source: str | None, *, now: float | None = None) -> None:
-        """Count one outcome for its crawl (and, for pages fetched and records stored, per minute)."""
+    def observe(self, event: str, crawl_id: str | None, source: str | None, *, now: float | None = None,
+                over_budget: int = 0) -> None:
+        """Count one outcome for its crawl (and, for pages fetched and records stored, per minute);
+        ``over_budget``: links a spent page budget left unsent (``discover.limit``), added up."""
         minute = int((time.time() if now is None else now) // 60)
         # Without a crawl id the first key is "{ns}:crawl:", which no crawl has (crawl ids are not empty).
         keys = [crawl_key(self.ns, crawl_id or ""), f"{self.ns}:rate:{minute}"]
-        self._observe(keys=keys, args=[event, _rate_field(event), source or "", RATE_KEEP_S])
+        extra = ["over_budget", over_budget] if over_budget else ["", 0]
+        self._observe(keys=keys, args=[event, _rate_field(event), source or "", RATE_KEEP_S, *extra])
 
     def stored(self, crawl_id: str, url_id: str, source: str | None, *, again: bool,
                now: float | None = None) -> str:
@@ -406,5 +410,7 @@ def progress(crawl_id: str, fields: dict[str, str], start_urls: list[str]) -> di
         "stored": outcomes.get("sink.stored", 0) + outcomes.get("sink.updated", 0),
         "failed": sum(n for event, n in outcomes.items() if event.partition(".")[2] not in _NOT_FAILED),
         "remaining": 0 if finished else max(0, claimed - ended),
+        # Links a page budget left (a source's next poll takes them; a crawl without polls never does).
+        "over_budget": int(fields.get("over_budget", 0)),
         "outcomes": dict(sorted(outcomes.items())),
     }

@@ -147,7 +147,8 @@ class CrawlTracking:
             self.crawls.stored(str(crawl_id), str(url_id), source, again=event == "sink.exists")
             return
         try:
-            self.crawls.observe(event, crawl_id, source)
+            over = int(fields.get("deferred") or 0) if event == "discover.limit" else 0
+            self.crawls.observe(event, crawl_id, source, over_budget=over)
         except redis.RedisError as exc:
             self.log.debug("crawl.uncounted", reason=f"{type(exc).__name__}: {exc}"[:200], outcome=event)
 
