@@ -57,7 +57,8 @@ def test_jsonl_sends_good_lines_with_their_metadata_and_reports_bad_ones(redis_s
     assert rejected[2]["reason"].startswith("not JSON") and rejected[2]["url"] is None
     assert rejected[3]["reason"] == "not a JSON object"
     assert rejected[4]["reason"] == "no url"
-    assert rejected[5]["reason"] == "unknown keys 'lang', 'title'; expected url, kind, source, crawl_id, max_depth"
+    assert rejected[5]["reason"] == ("unknown keys 'lang', 'title'; expected url, kind, source, crawl_id, max_depth, "
+                                     "max_pages")
     assert rejected[6] == {"line": 6, "where": "<stdin>:6", "url": "https://news.example/c.html",
                            "reason": "kind 'video': expected listing or article"}
     assert rejected[7]["reason"] == "scheme 'ftp' is not http or https"
@@ -122,3 +123,16 @@ def test_bad_arguments_and_unreachable_redis_exit_2(tmp_path: Path, redis_server
     assert down.returncode == 2 and down.stdout == ""
     assert len(down.stderr.strip().splitlines()) == 1 and "cannot reach Redis" in down.stderr
     assert queued_tasks(redis_server) == []
+
+
+def test_the_page_budget_rides_in_the_task_from_the_flag_or_the_line(redis_server: RedisServer) -> None:
+    lines = ('{"url": "https://news.example/", "kind": "listing"}\n'
+             '{"url": "https://other.example/", "kind": "listing", "max_pages": 50000}\n'
+             '{"url": "https://third.example/", "kind": "listing", "max_pages": 0}\n')
+    done = _enqueue("--jsonl", "-", "--json", "--max-pages", "20000", stdin=lines, broker_url=redis_server.url)
+    assert done.returncode == 1, done.stderr
+    report = orjson.loads(done.stdout)
+    assert [r["reason"] for r in report["rejected"]] == ["max_pages 0: expected a whole number of at least 1"]
+    assert [t.get("max_pages") for t in queued_tasks(redis_server)] == [20000, 50000]
+    bad = _enqueue("https://news.example/", "--max-pages", "0", broker_url=redis_server.url)
+    assert bad.returncode == 2 and "--max-pages" in bad.stderr

@@ -24,10 +24,11 @@ from tests.support.site import Site, build_site, corpus_articles, serve_site
 from workers.cli.crawls import crawl_lines
 from workers.core.broker import make_broker
 from workers.core.crawlstate import RedisCrawls
+from workers.core.messages import fetch_task
 from workers.core.middleware import InFlight
 from workers.core.settings import Settings
 from workers.core.storage import open_storage
-from workers.core.urls import normalize_url
+from workers.core.urls import normalize_url, url_id
 from workers.discover.frontier import MemorySeen, Seen, make_seen
 from workers.discover.schedule import MemorySchedule, RedisSchedule, Schedule, poll_id
 from workers.discover.scheduler import fire_due
@@ -260,3 +261,18 @@ def test_the_crawl_counts_the_links_its_page_budget_left_for_the_operator_to_see
     assert len(crawls) == 1 and crawls[0]["fetched"] == 5, "the listing and four articles"
     assert crawls[0]["over_budget"] == 6, "the six links past the budget are counted, not only logged"
     assert any("page budget" in line and "6 links" in line for line in crawl_lines(crawls))
+
+
+def test_a_start_url_sent_with_its_own_page_budget_is_cut_there(tmp_path: Path, redis_server: RedisServer) -> None:
+    """``ingest enqueue --max-pages N`` (no source): the budget rides in the messages, as max_depth does."""
+    site = one_section_site(10)
+    with serve_site(site) as server, pipeline_on_redis(redis_server, tmp_path / "out") as (rt, in_flight):
+        rt.observers.append(CrawlTracking(rt, redis_server.client()).observe)
+        start = normalize_url(server.base_url + "/world/")
+        assert rt.seen.claim("budget", [url_id(start)], owner="test") == [True]
+        rt.send("fetch", fetch_task(crawl_id="budget", url=start, url_id=url_id(start), kind="listing", max_depth=0,
+                                    allowed_hosts=["127.0.0.1"], max_pages=3))
+        assert in_flight.wait_idle(timeout=90)
+    assert len(load_records(open_storage(str(tmp_path / "out")))) == 3
+    info = RedisCrawls(redis_server.client()).get("budget")
+    assert info is not None and info["over_budget"] == 7

@@ -1,8 +1,8 @@
 """``ingest enqueue``: send URLs to the Redis workers, from arguments, a file, stdin or JSON lines.
 
 Plain input is one URL a line (``#`` comments); ``--jsonl`` input is one JSON object a line,
-``{"url": …}`` with optional ``kind``, ``source``, ``crawl_id``, ``max_depth`` for scripts that
-carry per-URL metadata.  Bad input is reported as ``FILE:LINE: reason`` on stderr and skipped,
+``{"url": …}`` with optional ``kind``, ``source``, ``crawl_id``, ``max_depth``, ``max_pages`` for
+scripts that carry per-URL metadata.  Bad input is reported as ``FILE:LINE: reason`` on stderr and skipped,
 the rest is sent; ``--json`` prints the whole report on stdout for the calling script.  Exit
 code 0 when everything was sent (or already queued), 1 when something was rejected, 2 on bad
 arguments (Redis unreachable: ``main`` turns that into one line and 2 as well).
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from workers.core.settings import Settings
-from workers.sources.sourcefile import DEFAULT_MAX_DEPTH
+from workers.sources.sourcefile import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 
 if TYPE_CHECKING:
     from workers.pipeline.enqueue import Entry
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["JSONL_KEYS", "add_enqueue_parser", "jsonl_entries", "run_enqueue"]
 
 #: The keys a ``--jsonl`` line may have; anything else is a typo the script should hear about.
-JSONL_KEYS = ("url", "kind", "source", "crawl_id", "max_depth")
+JSONL_KEYS = ("url", "kind", "source", "crawl_id", "max_depth", "max_pages")
 
 
 def add_enqueue_parser(sub: argparse._SubParsersAction[Any]) -> None:
@@ -42,19 +42,23 @@ def add_enqueue_parser(sub: argparse._SubParsersAction[Any]) -> None:
         "it came from (FILE:LINE: reason) and not sent; the valid URLs are. Exit code 0 when all were "
         "sent or already queued, 1 when any was rejected, 2 on bad arguments or an unreachable Redis.",
         epilog="--jsonl lines look like {\"url\": \"https://news.example/\", \"kind\": \"listing\", "
-        "\"source\": \"harbour\", \"crawl_id\": \"c1\", \"max_depth\": 2}; only url is required, the "
-        "others default to the flags below. --json prints {\"crawl_id\", \"crawl_ids\", \"sent\", "
+        "\"source\": \"harbour\", \"crawl_id\": \"c1\", \"max_depth\": 2, \"max_pages\": 20000}; only url "
+        "is required, the others default to the flags below. --json prints {\"crawl_id\", \"crawl_ids\", \"sent\", "
         "\"already_queued\", \"rejected\": [{\"line\", \"where\", \"url\", \"reason\"}]} on stdout.",
     )
     enqueue.add_argument("urls", nargs="*", metavar="URL", help="URLs, or - to read them from stdin")
     enqueue.add_argument("-f", "--file", type=Path, help="read URLs from FILE, one per line (# comments)")
     enqueue.add_argument("--jsonl", metavar="FILE|-",
-                         help="read one JSON object a line (url, kind, source, crawl_id, max_depth) from FILE or stdin")
+                         help="read one JSON object a line (url, kind, source, crawl_id, max_depth, max_pages) from "
+                         "FILE or stdin")
     enqueue.add_argument("--kind", choices=("listing", "article"), default="article",
                          help="listing pages are read for links; articles are extracted (default: article)")
     enqueue.add_argument("--crawl-id", help="crawl to add the URLs to (default: new)")
     enqueue.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH,
                          help=f"listing hops to follow (default: {DEFAULT_MAX_DEPTH})")
+    enqueue.add_argument("--max-pages", type=int, default=None,
+                         help=f"page budget of a crawl started without a source: pages its discovery may send "
+                         f"(default: {DEFAULT_MAX_PAGES}); a source's own max_pages wins")
     enqueue.add_argument("--json", action="store_true",
                          help="print the report (crawl ids, sent, already queued, rejected lines) as JSON on stdout")
 
@@ -119,7 +123,8 @@ def jsonl_entries(lines: Iterable[str], name: str) -> Iterator[Entry]:
         else:
             problem = "no url" if url is None or url == "" else None
         yield Entry(url=url, kind=obj.get("kind"), source=obj.get("source"), crawl_id=obj.get("crawl_id"),
-                    max_depth=obj.get("max_depth"), where=where, line=n, problem=problem)
+                    max_depth=obj.get("max_depth"), max_pages=obj.get("max_pages"), where=where, line=n,
+                    problem=problem)
 
 
 def _entries(args: argparse.Namespace, stdin: Iterable[str]) -> Iterator[Entry]:
@@ -160,12 +165,12 @@ def run_enqueue(args: argparse.Namespace, settings: Settings, *, stdin: Iterable
     from workers.pipeline.enqueue import enqueue_entries, entry_problem
 
     # The flags are the defaults of every line, checked as a line's own values are.
-    problem = entry_problem(crawl_id=args.crawl_id, max_depth=args.max_depth)
+    problem = entry_problem(crawl_id=args.crawl_id, max_depth=args.max_depth, max_pages=args.max_pages)
     if problem is not None:
         return _fail(f"--{problem.replace('_', '-', 1)}")
     try:
         result = enqueue_entries(_entries(args, stdin), settings, kind=args.kind, crawl_id=args.crawl_id,
-                                 max_depth=args.max_depth)
+                                 max_depth=args.max_depth, max_pages=args.max_pages)
     except _Unreadable as exc:
         return _fail(str(exc))
     for r in result.rejected:

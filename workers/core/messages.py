@@ -101,6 +101,7 @@ def fetch_task(
     kind: str,
     depth: int = 0,
     max_depth: int | None = None,
+    max_pages: int | None = None,
     allowed_hosts: list[str] | None = None,
     slot_at: float | None = None,
     source: str | None = None,
@@ -108,7 +109,8 @@ def fetch_task(
     found: dict[str, Any] | None = None,
     probe: bool = False,
 ) -> dict[str, Any]:
-    """A fetch request for one normalised URL (``probe``: its page decides whether it is an article)."""
+    """A fetch request for one normalised URL (``probe``: its page decides whether it is an article;
+    ``max_pages``: the page budget of a crawl that has no source to set one)."""
     task: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "crawl_id": crawl_id,
@@ -119,6 +121,8 @@ def fetch_task(
     }
     if max_depth is not None:
         task["max_depth"] = max_depth
+    if max_pages is not None:
+        task["max_pages"] = max_pages
     if allowed_hosts:
         task["allowed_hosts"] = allowed_hosts
     if slot_at is not None:

@@ -119,7 +119,7 @@ def discover_stage(rt: Runtime, message: Any) -> None:
         claimed = rt.seen.claim(scope, [url_id(f.url) for f in items], owner=owner)
         new += [(scope, f) for f, mine in zip(items, claimed, strict=True) if mine]
     budget_key = f"{page['crawl_id']}/{page.get('poll_id', '-')}"
-    limit = source.max_pages if source else DEFAULT_MAX_PAGES
+    limit = source.max_pages if source else page.get("max_pages", DEFAULT_MAX_PAGES)
     granted = rt.limits.take(budget_key, len(new), limit) if new else 0
     sent: dict[str, list[str]] = {}
     cut: dict[str, list[str]] = {}
@@ -131,7 +131,8 @@ def discover_stage(rt: Runtime, message: Any) -> None:
         provenance = {"via": f.via, "published": f.published, "title": f.title, "referrer": page["url"]}
         rt.send("fetch", fetch_task(
             crawl_id=page["crawl_id"], url=f.url, url_id=url_id(f.url), kind="listing" if f.kind == "probe" else f.kind,
-            depth=depth, max_depth=max_depth, allowed_hosts=None if source else sorted(allowed),
+            depth=depth, max_depth=max_depth, max_pages=None if source else page.get("max_pages"),
+            allowed_hosts=None if source else sorted(allowed),
             source=page.get("source"), poll_id=page.get("poll_id"), found=provenance, probe=f.kind == "probe",
         ))
     for scope, ids in sent.items():

@@ -112,6 +112,7 @@ class Entry:
     source: Any = None
     crawl_id: Any = None
     max_depth: Any = None
+    max_pages: Any = None
     where: str = ""
     line: int | None = None
     problem: str | None = None
@@ -132,7 +133,9 @@ def send_task(broker: Any, stage: str, task: dict[str, Any]) -> None:
     broker.enqueue(Message(queue_name=stage, actor_name=stage, args=(task,), kwargs={}, options={}))
 
 
-def entry_problem(*, kind: Any = None, source: Any = None, crawl_id: Any = None, max_depth: Any = None) -> str | None:
+def entry_problem(
+    *, kind: Any = None, source: Any = None, crawl_id: Any = None, max_depth: Any = None, max_pages: Any = None
+) -> str | None:
     """Why these per-URL values cannot be sent, or None when they can (``None`` values are not checked)."""
     if kind is not None and kind not in KINDS:
         return f"kind {kind!r}: expected {' or '.join(KINDS)}"
@@ -143,6 +146,8 @@ def entry_problem(*, kind: Any = None, source: Any = None, crawl_id: Any = None,
     # bool is an int to Python, but ``"max_depth": true`` is a mistake, not a depth of 1.
     if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0):
         return f"max_depth {max_depth!r}: expected a whole number of at least 0"
+    if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
+        return f"max_pages {max_pages!r}: expected a whole number of at least 1"
     return None
 
 
@@ -165,6 +170,7 @@ def enqueue(
     crawl_id: str | None = None,
     source: str | None = None,
     max_depth: int | None = None,
+    max_pages: int | None = None,
     settings: Settings | None = None,
     redis_client: Any = None,
     **overrides: Any,
@@ -174,9 +180,10 @@ def enqueue(
     ``urls`` is any iterable of URL strings (a list, a file's lines, a generator), read once and
     lazily.  Settings come from the environment (``INGEST_*``) unless ``settings`` is given;
     keyword overrides such as ``broker_url="redis://…"`` win over both.  ``source`` names a
-    loaded source (``ingest sources load``) whose patterns and limits then apply.  Raises
-    ValueError on a bad ``kind``/``source``/``crawl_id``/``max_depth`` and SettingsError when the
-    broker is not shared (``memory://``), both before anything is sent::
+    loaded source (``ingest sources load``) whose patterns and limits then apply; without one,
+    ``max_pages`` is the crawl's page budget (default 10,000 pages).  Raises ValueError on a bad
+    ``kind``/``source``/``crawl_id``/``max_depth``/``max_pages`` and SettingsError when the broker is
+    not shared (``memory://``), both before anything is sent::
 
         from workers import enqueue
         result = enqueue(["https://news.example/world/"], broker_url="redis://localhost:6379/0")
@@ -193,6 +200,7 @@ def enqueue(
         crawl_id=crawl_id,
         source=source,
         max_depth=max_depth,
+        max_pages=max_pages,
         redis_client=redis_client,
     )
 
@@ -205,13 +213,14 @@ def enqueue_entries(
     crawl_id: str | None = None,
     source: str | None = None,
     max_depth: int | None = None,
+    max_pages: int | None = None,
     redis_client: Any = None,
 ) -> EnqueueResult:
     """Send each good entry to the fetch queue once for its crawl; the others come back as rejected.
 
     The keyword values are the defaults of entries that name none (ValueError when bad).
     """
-    problem = entry_problem(kind=kind, source=source, crawl_id=crawl_id, max_depth=max_depth)
+    problem = entry_problem(kind=kind, source=source, crawl_id=crawl_id, max_depth=max_depth, max_pages=max_pages)
     if problem is not None:
         raise ValueError(problem)
     if settings.embedded:
@@ -250,6 +259,7 @@ def enqueue_entries(
                 url_id=uid,
                 kind=task_kind,
                 max_depth=default_depth if entry.max_depth is None else entry.max_depth,
+                max_pages=max_pages if entry.max_pages is None else entry.max_pages,
                 allowed_hosts=hosts,
                 source=entry.source or source,
             )
@@ -290,7 +300,8 @@ def _checked(entry: Entry) -> tuple[str | None, str]:
         return None, entry.problem
     if not isinstance(entry.url, str):
         return None, f"expected a URL string, got {type(entry.url).__name__}"
-    problem = entry_problem(kind=entry.kind, source=entry.source, crawl_id=entry.crawl_id, max_depth=entry.max_depth)
+    problem = entry_problem(kind=entry.kind, source=entry.source, crawl_id=entry.crawl_id, max_depth=entry.max_depth,
+                            max_pages=entry.max_pages)
     if problem is not None:
         return None, problem
     try:
