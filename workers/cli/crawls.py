@@ -105,7 +105,8 @@ def crawl_lines(crawls: list[dict[str, Any]]) -> list[str]:
     for c in crawls:
         if c.get("over_budget"):
             lines.append(f"  {c['crawl_id']}: page budget reached, {c['over_budget']} links not followed (a source's "
-                         "next poll takes them; max_pages in its sources file sets the budget)")
+                         "next poll takes them; raise the budget with max_pages in the sources file, or with "
+                         "ingest enqueue --max-pages)")
     return lines
 
 
