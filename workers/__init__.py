@@ -91,15 +91,15 @@ def crawl(
         print(summary.stored, "articles in", summary.storage, summary.by_reason("failed"))
     """
     from workers.pipeline.crawl import run_embedded
-    from workers.pipeline.enqueue import KINDS, resolve_settings
+    from workers.pipeline.enqueue import entry_problem, resolve_settings
     from workers.sources.sourcefile import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES
 
     if isinstance(urls, str | bytes):
         raise TypeError("urls: give an iterable of URL strings, not one string")
-    if kind not in KINDS:
-        raise ValueError(f"kind {kind!r}: expected {' or '.join(KINDS)}")
-    if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
-        raise ValueError(f"max_pages {max_pages!r}: expected a whole number of pages, at least 1")
+    # The checks `enqueue` makes of the same values, with the same words.
+    problem = entry_problem(kind=kind, max_pages=max_pages)
+    if problem is not None:
+        raise ValueError(problem)
     resolved = resolve_settings(settings, {**overrides, "storage_url": out, "broker_url": "memory://"})
     return run_embedded(
         list(urls),

@@ -56,6 +56,19 @@ def test_a_crawl_cut_by_its_page_budget_says_how_many_links_it_left_and_how_to_r
     assert default.returncode == 0 and "page budget" not in default.stdout, "a crawl within its budget says nothing"
 
 
+def test_max_pages_overrides_a_sources_files_budget(tmp_path: Path) -> None:
+    site = build_site(corpus_articles(ARTICLES), sections=("world",), per_page=ARTICLES)
+    with serve_site(site) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(f'[[source]]\nname = "fixture"\nstart = ["{server.base_url}/world/"]\n'
+                           'interval = "once"\nmax_pages = 100\n')
+        own = _summary(_crawl(f"--sources={sources}", tmp_path / "own"))
+        cut = _summary(_crawl(f"--sources={sources}", tmp_path / "cut", "--max-pages", "5"))
+    assert (own["page_budget"], own["over_budget"], own["articles_stored"]) == (100, 0, ARTICLES)
+    assert cut["page_budget"] == 5 and 0 < cut["articles_stored"] < ARTICLES
+    assert cut["over_budget"] >= ARTICLES - cut["articles_stored"]
+
+
 def test_the_page_budget_must_be_a_positive_number_and_its_default_is_in_the_help(tmp_path: Path) -> None:
     refused = _crawl("http://127.0.0.1:9/", tmp_path / "o", "--max-pages", "0")
     assert refused.returncode == 2 and "--max-pages" in refused.stderr

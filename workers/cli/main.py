@@ -312,8 +312,7 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
     if args.urls and args.kind != "article" and (sources is not None or args.since):
         from workers.pipeline.crawl import sources_for_urls
 
-        sources = (sources or []) + sources_for_urls(args.urls, max_depth=args.max_depth,
-                                                     max_pages=args.max_pages or DEFAULT_MAX_PAGES)
+        sources = (sources or []) + sources_for_urls(args.urls, max_depth=args.max_depth)
     if sources is not None and (args.since or args.max_pages):
         from dataclasses import replace
 

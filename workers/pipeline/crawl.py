@@ -102,7 +102,7 @@ class CrawlSummary:
         """One line when a page budget cut the crawl short, saying by how much and how to raise it."""
         if not self.over_budget:
             return None
-        return (f"page budget of {self.budget_cut or self.page_budget} pages reached: {self.over_budget} links not "
+        return (f"page budget of {self.budget_cut} pages reached: {self.over_budget} links not "
                 "followed (raise it with --max-pages)")
 
     def nothing_fetched(self) -> str | None:
